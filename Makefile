@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`. Each installs what it needs
+# into a local virtual environment first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+OUT ?= out
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test test-all bench lint format images clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The whole train-to-engine pipeline on the bundled (generated) sample data.
+run: install
+	$(VENV)/bin/tlt pipeline run --local --output $(OUT)
+
+test: install
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Container images: needs a Docker engine with buildx (none exists on the CI machine).
+images:
+	$(MAKE) -C images all
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

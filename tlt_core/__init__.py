@@ -1,0 +1,3 @@
+"""tlt_core: an open re-implementation of the NVIDIA Transfer Learning Toolkit SSD workflow."""
+
+__version__ = "0.1.0"

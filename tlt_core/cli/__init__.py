@@ -1,0 +1,94 @@
+"""The ``tlt`` command line: argument parsing and error reporting, no stage logic.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``; the module adds
+its parser and sets ``func`` (a callable taking the parsed ``argparse.Namespace``). Command
+modules import TensorFlow and other heavy packages inside ``func`` only, so ``tlt --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from tlt_core import __version__
+from tlt_core.errors import TltError
+
+# Explicit table of top-level commands (name -> module), no import-time registry.
+COMMANDS: dict[str, str] = {
+    "sample-data": "tlt_core.cli.sample_data",
+    "dataset-convert": "tlt_core.cli.dataset_convert",
+    "evaluate-labels": "tlt_core.cli.evaluate_labels",
+    "ssd": "tlt_core.cli.ssd",
+    "pipeline": "tlt_core.cli.pipeline",
+}
+
+
+def register_table(subparsers: argparse._SubParsersAction, table: dict[str, str]) -> None:
+    """Import each command module of ``table`` and let it add its parser."""
+    for module_name in table.values():
+        # A command whose module is absent is left out of the parser; tests/test_cli.py
+        # asserts every listed module exists, so a release never lacks one.
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        importlib.import_module(module_name).register(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlt", description="Transfer Learning Toolkit workflow: SSD detection, open edition."
+    )
+    parser.add_argument("--version", action="version", version=f"tlt {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register_table(subparsers, COMMANDS)
+    return parser
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def run_command(func, args: argparse.Namespace, prog: str = "tlt") -> int:
+    """Run a command function, turning every error into one line and an exit code."""
+    try:
+        result = func(args)
+    except TltError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug, not bad input: still one line unless asked
+        if os.environ.get("TLT_DEBUG"):
+            raise
+        print(
+            f"{prog}: internal error: {type(error).__name__}: {error} "
+            "(set TLT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(getattr(args, "verbose", False))
+    return run_command(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
