@@ -1,0 +1,30 @@
+"""Component: INT8 calibration cache on the CPU (ONNX Runtime, entropy method)."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Model, Output
+
+from components import TLT_CORE_IMAGE
+
+
+@dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
+def calibrate(
+    onnx_model: Input[Model],
+    experiment_spec: str,
+    calibration_images_uri: str,
+    calibration_cache: Output[Artifact],
+    batches: int = 10,
+    batch_size: int = 8,
+) -> int:
+    """Returns the number of tensors in the cache."""
+    from tlt_core import pipeline_support as support
+
+    count = support.run_calibrate(
+        onnx_model.path,
+        experiment_spec,
+        calibration_images_uri,
+        calibration_cache.path,
+        batches=batches,
+        batch_size=batch_size,
+    )
+    calibration_cache.metadata["tensors"] = count
+    return count

@@ -1,0 +1,42 @@
+"""Component: TensorRT engine builds for one deployment target (``tlt-converter``)."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Model, Output
+
+from components import TLT_CORE_IMAGE
+
+
+@dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
+def build_engines(
+    onnx_model: Input[Model],
+    calibration_cache: Input[Artifact],
+    target: str,
+    precisions: list,
+    max_batch_size: int,
+    publish_uri: str,
+    model_version: str,
+    engines: Output[Model],
+    require_tensorrt: bool = True,
+) -> str:
+    """Build one engine per precision and stage it under the version's publish prefix.
+
+    Returns a JSON report per precision. Without TensorRT and ``require_tensorrt`` false (a
+    local run), the report says so and no engine is written; with it true, the task fails.
+    """
+    import json
+
+    from tlt_core import pipeline_support as support
+
+    report = support.run_engine_builds(
+        onnx_model.path,
+        calibration_cache.path,
+        engines.path,
+        target=target,
+        precisions=list(precisions),
+        max_batch_size=max_batch_size,
+        publish_uri=publish_uri,
+        model_version=model_version,
+        require_tensorrt=require_tensorrt,
+    )
+    engines.metadata["builds"] = report
+    return json.dumps(report, sort_keys=True)

@@ -1,0 +1,27 @@
+"""Component: export to ONNX with DeepStream files (``tlt ssd export --gen_ds_config``)."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Model, Output
+
+from components import TLT_CORE_IMAGE
+
+
+@dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
+def export(
+    model: Input[Model],
+    experiment_spec: str,
+    onnx_model: Output[Model],
+    deepstream: Output[Artifact],
+    max_batch_size: int = 16,
+) -> None:
+    """Writes the ONNX model and a folder with labels.txt and nvinfer_config.txt."""
+    from tlt_core import pipeline_support as support
+
+    info = support.run_export(
+        model.path,
+        experiment_spec,
+        onnx_model.path,
+        deepstream.path,
+        max_batch_size=max_batch_size,
+    )
+    onnx_model.metadata.update(info)

@@ -1,0 +1,34 @@
+"""Component: retrain a pruned SSD model, keeping its pruned shape."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components import TLT_CORE_IMAGE
+
+
+@dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
+def retrain(
+    pruned_model: Input[Model],
+    tfrecords: Input[Dataset],
+    experiment_spec: str,
+    model: Output[Model],
+    metrics: Output[Metrics],
+    validation_fold: int = 0,
+    use_amp: bool = False,
+    gpus: int = 1,
+) -> float:
+    """Retrain from ``pruned_model`` without regularization (as 000 recommends)."""
+    from tlt_core import pipeline_support as support
+
+    result = support.run_train(
+        tfrecords.path,
+        experiment_spec,
+        model.path,
+        validation_fold=validation_fold,
+        use_amp=use_amp,
+        gpus=gpus,
+        pruned_model_path=pruned_model.path,
+    )
+    support.log_metrics(metrics, result.metrics)
+    model.metadata.update(result.model_metadata)
+    return float(result.metrics.get("mAP", 0.0))

@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines DAGs: ``train_deploy`` and ``calibration_refresh``; files only wire."""

@@ -1,0 +1,55 @@
+"""Kubernetes settings shared by the DAGs: resources, node pools, secrets, retries."""
+
+from __future__ import annotations
+
+from kfp import dsl, kubernetes
+
+from components.secrets import SecretNames, use_model_key, use_s3_credentials
+from pipelines.targets import Target
+
+
+def on_cpu(task: dsl.PipelineTask, cpu: str = "2", memory: str = "8Gi") -> dsl.PipelineTask:
+    return (
+        task.set_cpu_request(cpu)
+        .set_cpu_limit(cpu)
+        .set_memory_request(memory)
+        .set_memory_limit(memory)
+    )
+
+
+def on_gpu(task: dsl.PipelineTask, cpu: str = "8", memory: str = "32Gi") -> dsl.PipelineTask:
+    on_cpu(task, cpu, memory)
+    task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+    return kubernetes.add_toleration(
+        task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"
+    )
+
+
+def with_secrets(
+    task: dsl.PipelineTask, names: SecretNames, *, model_key: bool = False, s3: bool = False
+) -> dsl.PipelineTask:
+    if model_key:
+        use_model_key(task, names)
+    if s3:
+        use_s3_credentials(task, names)
+    return task
+
+
+def retried(task: dsl.PipelineTask, attempts: int = 3) -> dsl.PipelineTask:
+    """Retries for stages that fail transiently (object store, node preemption)."""
+    return task.set_retry(num_retries=attempts, backoff_duration="30s", backoff_factor=2.0)
+
+
+def on_target(task: dsl.PipelineTask, target: Target) -> dsl.PipelineTask:
+    """Place an engine build on its target's node pool, in the target's builder image."""
+    task.set_container_image(target.image)
+    task.set_display_name(f"build-engines-{target.name}")
+    on_cpu(task, target.cpu, target.memory)
+    if target.accelerator_count:
+        task.set_accelerator_type(target.accelerator_type)
+        task.set_accelerator_limit(target.accelerator_count)
+    for key, value in target.node_selector.items():
+        kubernetes.add_node_selector(task, label_key=key, label_value=value)
+    for toleration in target.tolerations:
+        kubernetes.add_toleration(task, **toleration)
+    return task
