@@ -5,7 +5,6 @@ Caching is off for every task: the inputs look the same every night while the im
 behind the URI change.
 """
 
-
 from kfp import dsl
 
 from components.calibrate import calibrate

@@ -1,7 +1,6 @@
 """``train_deploy``: convert -> train -> evaluate -> prune -> retrain -> evaluate -> gate ->
 export + INT8 calibration -> engine builds per target -> publish."""
 
-
 from kfp import dsl
 
 from components.calibrate import calibrate

@@ -1,0 +1,191 @@
+"""``tlt pipeline compile|run|submit|schedule``: the Kubeflow pipelines of this project."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from tlt_core.errors import UsageError
+
+PIPELINE_NAMES = ("train_deploy", "calibration_refresh")
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
+        params[name] = value
+    return params
+
+
+def _read(path: str | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read {what}: {error.strerror}") from None
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from pipelines.compile import PIPELINES, compile_pipeline
+
+    names = list(PIPELINES) if args.pipeline == "all" else [args.pipeline]
+    for name in names:
+        path = compile_pipeline(name, Path(args.output) / f"{name}.yaml", targets_file=args.targets)
+        print(path)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.local:
+        raise UsageError("only --local runs are done by 'run'; use 'submit' for a cluster")
+    from pipelines.local_run import run_local
+
+    key = args.key or os.environ.get("TLT_MODEL_KEY")
+    result = run_local(
+        Path(args.output),
+        key=key,
+        dataset_uri=args.dataset,
+        publish_uri=args.publish,
+        targets_file=args.targets,
+        epochs=args.epochs,
+        require_tensorrt=args.require_tensorrt,
+    )
+    print(result.summary())
+    return 0
+
+
+def _arguments(args: argparse.Namespace) -> dict:
+    arguments: dict = {}
+    for name in (
+        "dataset_uri",
+        "publish_uri",
+        "model_version",
+        "calibration_images_uri",
+        "source_version",
+        "new_version",
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            arguments[name] = value
+    for name, path in (
+        ("experiment_spec", args.experiment_spec),
+        ("convert_spec", args.convert_spec),
+        ("retrain_spec", args.retrain_spec),
+    ):
+        text = _read(path, name.replace("_", " "))
+        if text is not None:
+            arguments[name] = text
+    arguments.update(_params(args.param))
+    return arguments
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from pipelines.client import git_commit, submit
+
+    commit = args.commit or git_commit(args.repo)
+    arguments = _arguments(args)
+    arguments.setdefault("git_commit", commit)
+    if args.pipeline == "train_deploy":
+        arguments.setdefault("model_version", commit[:12])
+    run_id = submit(
+        args.host,
+        args.pipeline,
+        arguments,
+        commit=commit,
+        experiment=args.experiment,
+        namespace=args.namespace,
+        token=os.environ.get("KFP_TOKEN"),
+        targets_file=args.targets,
+    )
+    print(run_id)
+    return 0
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from pipelines.client import schedule
+    from pipelines.cron import validate_cron
+
+    cron = validate_cron(args.cron)
+    arguments = _arguments(args)
+    job_id = schedule(
+        args.host,
+        args.pipeline,
+        cron,
+        arguments,
+        job_name=args.job_name or f"{args.pipeline.replace('_', '-')}-schedule",
+        experiment=args.experiment,
+        namespace=args.namespace,
+        token=os.environ.get("KFP_TOKEN"),
+        targets_file=args.targets,
+    )
+    print(job_id)
+    return 0
+
+
+def _cluster_options(parser: argparse.ArgumentParser, default_pipeline: str) -> None:
+    parser.add_argument(
+        "--host", required=True, help="KFP API endpoint, e.g. http://ml-pipeline-ui.kubeflow"
+    )
+    parser.add_argument("--pipeline", choices=PIPELINE_NAMES, default=default_pipeline)
+    parser.add_argument("--namespace", help="Kubeflow profile namespace")
+    parser.add_argument("--experiment", help="experiment name (default tlt-<pipeline>)")
+    parser.add_argument("--targets", help="target matrix YAML (default pipelines/targets.yaml)")
+    parser.add_argument("--experiment-spec", help="SSD experiment spec file")
+    parser.add_argument("--retrain-spec", help="spec for the retrain (default: NO_REG)")
+    parser.add_argument("--convert-spec", help="dataset-convert spec file")
+    parser.add_argument(
+        "--dataset", dest="dataset_uri", help="s3:// URI or PVC path of the KITTI data"
+    )
+    parser.add_argument("--publish", dest="publish_uri", help="s3:// prefix to publish to")
+    parser.add_argument("--model-version", dest="model_version")
+    parser.add_argument("--calibration-images", dest="calibration_images_uri")
+    parser.add_argument("--source-version", dest="source_version")
+    parser.add_argument("--new-version", dest="new_version")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("pipeline", help="compile, run, submit or schedule a pipeline")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    compile_parser = actions.add_parser("compile", help="write the IR YAML of the pipelines")
+    compile_parser.add_argument("--pipeline", choices=(*PIPELINE_NAMES, "all"), default="all")
+    compile_parser.add_argument("-o", "--output", required=True, help="output folder")
+    compile_parser.add_argument("--targets", help="target matrix YAML")
+    compile_parser.set_defaults(func=_compile)
+
+    run_parser = actions.add_parser("run", help="run train_deploy on this machine (kfp.local)")
+    run_parser.add_argument("--local", action="store_true", required=True)
+    run_parser.add_argument("-o", "--output", default="out", help="output folder (default out)")
+    run_parser.add_argument("--dataset", help="KITTI data (path or s3://); default: generated")
+    run_parser.add_argument("--publish", help="publish prefix (default OUTPUT/published)")
+    run_parser.add_argument(
+        "-k", "--key", help="model key (default $TLT_MODEL_KEY or a sample key)"
+    )
+    run_parser.add_argument("--targets", help="target matrix YAML")
+    run_parser.add_argument("--epochs", type=int, default=None, help="training epochs override")
+    run_parser.add_argument(
+        "--require-tensorrt",
+        action="store_true",
+        help="fail the engine builds when TensorRT is missing",
+    )
+    run_parser.set_defaults(func=_run)
+
+    submit_parser = actions.add_parser("submit", help="submit a run to a KFP endpoint")
+    _cluster_options(submit_parser, "train_deploy")
+    submit_parser.add_argument("--commit", help="git commit of the specs (default: git HEAD)")
+    submit_parser.add_argument("--repo", default=".", help="git checkout of the specs")
+    submit_parser.set_defaults(func=_submit)
+
+    schedule_parser = actions.add_parser("schedule", help="register a recurring run")
+    _cluster_options(schedule_parser, "calibration_refresh")
+    schedule_parser.add_argument(
+        "--cron", required=True, help="6-field cron: second minute hour day month weekday"
+    )
+    schedule_parser.add_argument("--job-name")
+    schedule_parser.set_defaults(func=_schedule)
