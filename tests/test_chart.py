@@ -1,0 +1,472 @@
+"""The Helm chart charts/tlt-pipelines, rendered by Helm's own engine (helm-python-sdk).
+
+Every rendered manifest is validated against the Kubernetes OpenAPI schemas
+(kubernetes-validate); the Argo Events resources, whose CRDs those schemas lack, are checked
+structurally, and the Job the Sensor creates is validated as a batch/v1 Job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CHART = REPO / "charts" / "tlt-pipelines"
+ALL_FEATURES = CHART / "ci" / "all-features-values.yaml"
+NAMESPACE = "kubeflow-user-example-com"
+K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+CRD_GROUPS = ("argoproj.io/",)  # Argo Events: not in kubernetes-validate's schemas
+STANDARD_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+)
+TOKEN_DIR = "/var/run/secrets/kubeflow/pipelines"
+
+
+def _all_features() -> dict[str, Any]:
+    return yaml.safe_load(ALL_FEATURES.read_text())
+
+
+def render(values: dict[str, Any] | None) -> list[dict[str, Any]]:
+    with helm.Chart.load(CHART) as chart:
+        rendered = chart.render(values=values, name="tlt", namespace=NAMESPACE, is_install=True)
+    documents = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        documents += [doc for doc in yaml.safe_load_all(text) if doc]
+    return documents
+
+
+@pytest.fixture(scope="module", params=["default", "all-features"])
+def manifests(request) -> list[dict[str, Any]]:
+    return render(None if request.param == "default" else _all_features())
+
+
+@pytest.fixture(scope="module")
+def full() -> list[dict[str, Any]]:
+    return render(_all_features())
+
+
+def _one(docs: list[dict[str, Any]], kind: str, suffix: str = "") -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(suffix)]
+    assert len(found) == 1, f"{kind} *{suffix}: {len(found)} found"
+    return found[0]
+
+
+def _sensor_job(sensor: dict[str, Any]) -> dict[str, Any]:
+    (trigger,) = sensor["spec"]["triggers"]
+    return trigger["template"]["k8s"]["source"]["resource"]
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any], list[dict]]]:
+    """(where, pod-level spec, containers) of every pod the manifests would run."""
+    for doc in docs:
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        spec = doc.get("spec", {})
+        if kind == "CronJob":
+            pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+            yield f"CronJob/{name}", pod, pod["containers"] + pod.get("initContainers", [])
+        elif kind in ("Job",):
+            pod = spec["template"]["spec"]
+            yield f"Job/{name}", pod, pod["containers"] + pod.get("initContainers", [])
+        elif kind in ("Deployment", "StatefulSet", "DaemonSet", "Pod"):
+            pod = spec["template"]["spec"] if kind != "Pod" else spec
+            yield f"{kind}/{name}", pod, pod["containers"] + pod.get("initContainers", [])
+        elif kind in ("EventSource", "Sensor"):
+            template = spec["template"]
+            yield f"{kind}/{name}", template, [template["container"]]
+            if kind == "Sensor":
+                job = _sensor_job(doc)
+                pod = job["spec"]["template"]["spec"]
+                yield (
+                    f"Sensor/{name} Job",
+                    pod,
+                    pod["containers"] + pod.get("initContainers", []),
+                )
+
+
+# ----------------------------------------------------------------------------------------
+# Helm's own checks
+
+
+@pytest.mark.parametrize("values_file", [None, ALL_FEATURES], ids=["default", "all-features"])
+def test_helm_lint_is_clean(values_file):
+    values = yaml.safe_load(values_file.read_text()) if values_file else None
+    report = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert report["errors"] == [] and problems == [], report
+
+
+def test_default_values_pass_the_schema_and_match_chart_yaml():
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema(None)
+        chart.validate_schema(_all_features())
+        assert chart.metadata["apiVersion"] == "v2"
+        assert chart.schema is not None
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ({"schedule": 5}, "/schedule"),
+        ({"schedule": "every day"}, "/schedule"),
+        ({"resources": {"limits": {"cpu": "-1", "memory": "1Gi"}}}, "/resources/limits/cpu"),
+        ({"resources": {"requests": {"memory": -5}}}, "/resources/requests/memory"),
+        ({"securityContext": {"runAsUser": 0, "runAsGroup": 1, "fsGroup": 1}}, "runAsUser"),
+        ({"calibrationRefresh": {"enabled": True}}, "/calibrationRefresh/sourceVersion"),
+        ({"secrets": {"s3": {"name": "s3", "accessKey": "AKIA..."}}}, "/secrets/s3"),
+        ({"storage": {"publishUri": "/local/path"}}, "/storage/publishUri"),
+        (
+            {
+                "targets": [
+                    {
+                        "name": "x",
+                        "image": "trt:latest",
+                        "node_selector": {"kubernetes.io/arch": "amd64"},
+                        "precisions": ["fp16"],
+                    }
+                ]
+            },
+            "/targets/0/image",
+        ),
+        (
+            {
+                "targets": [
+                    {
+                        "name": "x",
+                        "image": "trt:1",
+                        "node_selector": {"nvidia.com/gpu.product": "T4"},
+                        "precisions": ["fp16"],
+                    }
+                ]
+            },
+            "/targets/0/node_selector",
+        ),
+        ({"gitops": {"webhook": {"port": 70000}}}, "/gitops/webhook/port"),
+        ({"unknownKey": True}, "unknownKey"),
+    ],
+)
+def test_schema_rejects_bad_values(bad, where):
+    with helm.Chart.load(CHART) as chart:
+        with pytest.raises(helm.HelmValuesError) as info:
+            chart.validate_schema(bad)
+        assert where in str(info.value)
+        with pytest.raises(helm.HelmError):  # an install would refuse them too
+            chart.render(values=bad, name="tlt", namespace=NAMESPACE)
+
+
+# ----------------------------------------------------------------------------------------
+# Kubernetes validity
+
+
+def test_every_manifest_validates_against_kubernetes_schemas(manifests):
+    checked = 0
+    for doc in manifests:
+        if doc["apiVersion"].startswith(CRD_GROUPS):
+            continue  # checked structurally below
+        for version in K8S_VERSIONS:
+            kubernetes_validate.validate(doc, version, strict=True)
+        checked += 1
+    assert checked >= 5
+
+
+def test_the_job_the_sensor_creates_validates_as_a_job(full):
+    job = _sensor_job(_one(full, "Sensor"))
+    assert job["metadata"]["generateName"].endswith("-")
+    named = {**job, "metadata": {**job["metadata"], "name": "placeholder"}}
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(named, version, strict=True)
+
+
+def test_standard_labels_and_namespace(manifests):
+    for doc in manifests:
+        labels = doc["metadata"].get("labels", {})
+        for label in STANDARD_LABELS:
+            assert label in labels, f"{doc['kind']}/{doc['metadata']['name']}: no {label}"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert labels["helm.sh/chart"] == "tlt-pipelines-0.1.0"
+        assert doc["metadata"]["namespace"] == NAMESPACE
+
+
+def test_default_install_runs_no_pods_and_all_features_runs_four_kinds(full):
+    assert list(pod_specs(render(None))) == []
+    assert sorted(where.split("/")[0] for where, _, _ in pod_specs(full)) == [
+        "CronJob",
+        "EventSource",
+        "Sensor",
+        "Sensor",
+    ]
+
+
+# ----------------------------------------------------------------------------------------
+# Security
+
+
+def test_every_pod_is_locked_down(full):
+    pods = list(pod_specs(full))
+    assert len(pods) == 4
+    for where, pod, containers in pods:
+        security = pod["securityContext"]
+        assert security["runAsNonRoot"] is True, where
+        assert security["runAsUser"] > 0, where
+        assert security["seccompProfile"]["type"] == "RuntimeDefault", where
+        assert containers, where
+        for container in containers:
+            what = f"{where} container {container.get('name', '(template)')}"
+            csc = container["securityContext"]
+            assert csc["allowPrivilegeEscalation"] is False, what
+            assert csc["readOnlyRootFilesystem"] is True, what
+            assert csc["runAsNonRoot"] is True, what
+            assert csc.get("privileged", False) is False, what
+            assert "ALL" in csc["capabilities"]["drop"], what
+            assert not csc["capabilities"].get("add"), what
+            assert csc["seccompProfile"]["type"] == "RuntimeDefault", what
+            limits = container["resources"]["limits"]
+            assert limits["cpu"] and limits["memory"], what
+            assert container["resources"]["requests"], what
+        assert pod.get("hostNetwork") is not True and pod.get("hostPID") is not True, where
+
+
+def test_rbac_is_namespaced_and_minimal(manifests):
+    kinds = {doc["kind"] for doc in manifests}
+    assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
+    assert "Secret" not in kinds  # secrets are referenced by name only
+    roles = [doc for doc in manifests if doc["kind"] == "Role"]
+    assert roles
+    for role in roles:
+        for rule in role["rules"]:
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[field], f"{role['metadata']['name']}: wildcard {field}"
+            if "secrets" in rule["resources"] and "" in rule["apiGroups"]:
+                assert set(rule["verbs"]) <= {"get"}, rule
+                assert rule.get("resourceNames"), "secret access must name the secrets"
+    for binding in (doc for doc in manifests if doc["kind"] == "RoleBinding"):
+        assert binding["roleRef"]["kind"] == "Role"
+        role_names = {role["metadata"]["name"] for role in roles}
+        assert binding["roleRef"]["name"] in role_names
+        accounts = {doc["metadata"]["name"] for doc in manifests if doc["kind"] == "ServiceAccount"}
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount" and subject["name"] in accounts
+
+
+def test_kfp_token_is_projected_with_the_pipelines_audience(full):
+    submitter = _one(full, "ServiceAccount", "tlt-submitter")
+    assert submitter["automountServiceAccountToken"] is False
+    for where, pod, containers in pod_specs(full):
+        if where.startswith(("EventSource", "Sensor/tlt-train-deploy")) and "Job" not in where:
+            continue  # the Argo Events pods use their own identity
+        assert pod["serviceAccountName"] == "tlt-submitter", where
+        assert pod["automountServiceAccountToken"] is False, where
+        (token,) = [v for v in pod["volumes"] if v["name"] == "kfp-token"]
+        (source,) = token["projected"]["sources"]
+        assert source["serviceAccountToken"]["audience"] == "pipelines.kubeflow.org"
+        assert source["serviceAccountToken"]["expirationSeconds"] == 3600
+        submit = next(c for c in containers if c["name"] == "submit")
+        mounts = {m["name"]: m["mountPath"] for m in submit["volumeMounts"]}
+        assert mounts["kfp-token"] == TOKEN_DIR
+        env = {e["name"]: e.get("value") for e in submit["env"]}
+        assert env["KF_PIPELINES_SA_TOKEN_PATH"] == f"{TOKEN_DIR}/token"
+
+
+def test_secret_references_are_names_only(full):
+    text = json.dumps(full)
+    for value in ("team-s3", "team-model-key"):
+        assert value in text  # handed to the submitting pods as TLT_*_SECRET
+    for _, _, containers in pod_specs(full):
+        for container in containers:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert set(ref) == {"name", "key"}
+
+
+# ----------------------------------------------------------------------------------------
+# Content: specs, targets
+
+
+def test_spec_configmap_holds_parseable_specs(manifests, tmp_path):
+    from tlt_core.spec import load_convert_spec, load_experiment
+
+    specs = _one(manifests, "ConfigMap", "-specs")["data"]
+    assert set(specs) == {"ssd_train.txt", "dataset_convert.txt"}
+    train = tmp_path / "ssd_train.txt"
+    train.write_text(specs["ssd_train.txt"])
+    experiment = load_experiment(train)
+    assert experiment.class_names
+    convert = tmp_path / "dataset_convert.txt"
+    convert.write_text(specs["dataset_convert.txt"])
+    load_convert_spec(convert)
+
+
+def test_chart_ships_the_shared_spec_samples():
+    shared = REPO.parent / "shared" / "specs"
+    if not shared.is_dir():
+        pytest.skip("shared/specs is not beside the checkout")
+    assert (CHART / "files/specs/ssd_train.txt").read_text() == (
+        shared / "ssd_kitti_train.txt"
+    ).read_text()
+    assert (CHART / "files/specs/dataset_convert.txt").read_text() == (
+        shared / "kitti_dataset_convert.txt"
+    ).read_text()
+
+
+def test_target_matrix_configmap_is_the_pipelines_matrix(manifests, tmp_path):
+    from pipelines.targets import parse_targets
+
+    text = _one(manifests, "ConfigMap", "-targets")["data"]["targets.yaml"]
+    data = yaml.safe_load(text)
+    targets = parse_targets(data, tmp_path / "targets.yaml")
+    assert [t.name for t in targets] == ["x86-t4", "x86-a100", "jetson-orin", "jetson-xavier"]
+    arch = {t.name: t.node_selector["kubernetes.io/arch"] for t in targets}
+    assert arch == {
+        "x86-t4": "amd64",
+        "x86-a100": "amd64",
+        "jetson-orin": "arm64",
+        "jetson-xavier": "arm64",
+    }
+    for target in targets:
+        assert set(target.node_selector) - {"kubernetes.io/arch"}, f"{target.name}: no GPU label"
+        assert target.tolerations and target.precisions
+    # The chart's copy must not drift from the file the pipelines read by default.
+    pipelines_file = REPO / "pipelines" / "targets.yaml"
+    assert data == yaml.safe_load(pipelines_file.read_text())
+
+
+# ----------------------------------------------------------------------------------------
+# What the pods run: the shell scripts, with `tlt` replaced by a recorder of its argv whose
+# argv is then parsed by the real `tlt` argument parser.
+
+
+def _run_script(container: dict[str, Any], env: dict[str, str], tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    record = tmp_path / "argv.json"
+    recorder = bin_dir / "tlt"
+    recorder.write_text(
+        "#!/usr/bin/env python3\nimport json, os, sys\n"
+        "open(os.environ['ARGV_RECORD'], 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
+    assert container["command"] == ["/bin/sh", "-c"]
+    declared = {e["name"]: e.get("value", "") for e in container["env"] if "value" in e}
+    result = subprocess.run(
+        ["/bin/sh", "-c", container["args"][0]],
+        env={
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "ARGV_RECORD": str(record),
+            **declared,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    argv = json.loads(record.read_text()) if record.exists() else None
+    return result, argv
+
+
+def _parse_tlt(argv: list[str]):
+    from tlt_core.cli import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+def test_cronjob_submits_calibration_refresh_on_the_schedule(full, tmp_path):
+    cron = _one(full, "CronJob")
+    assert cron["spec"]["schedule"] == "30 2 * * 1-5"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/ml/tlt-core:0.1.0"
+    result, argv = _run_script(container, {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = _parse_tlt(argv)
+    assert (args.command, args.action, args.pipeline) == (
+        "pipeline",
+        "submit",
+        "calibration_refresh",
+    )
+    assert args.host == "https://kubeflow.example.com/pipeline"
+    assert args.namespace == NAMESPACE and args.experiment == "tlt-ssd"
+    assert args.targets == "/etc/tlt/targets/targets.yaml"
+    assert args.source_version == "3f2a9c1d0b7e"
+    assert args.new_version.startswith("3f2a9c1d0b7e-cal-") and args.new_version.endswith("Z")
+    assert args.publish_uri == "s3://team-models/ssd"
+    assert args.calibration_images_uri == "s3://team-data/kitti/cal"
+
+
+def test_gitops_sensor_submits_train_deploy_for_the_pushed_commit(full, tmp_path):
+    source = _one(full, "EventSource")
+    sensor = _one(full, "Sensor")
+    hook = source["spec"]["webhook"]["push"]
+    assert (hook["method"], hook["endpoint"], hook["port"]) == ("POST", "/push", "12000")
+    assert hook["authSecret"] == {"name": "webhook-token", "key": "token"}
+    (dependency,) = sensor["spec"]["dependencies"]
+    assert dependency["eventSourceName"] == source["metadata"]["name"]
+    assert dependency["eventName"] in source["spec"]["webhook"]
+    filters = {f["path"]: f["value"] for f in dependency["filters"]["data"]}
+    assert filters["body.ref"] == ["^refs/heads/release$"]
+    assert filters["body.after"] == ["^[0-9a-f]{40}$"]
+    # The sensor runs as its own account, allowed to create Jobs only.
+    sensor_account = sensor["spec"]["template"]["serviceAccountName"]
+    (binding,) = [
+        b for b in full if b["kind"] == "RoleBinding" and b["subjects"][0]["name"] == sensor_account
+    ]
+    role = _one(full, "Role", binding["roleRef"]["name"].rsplit("-", 1)[-1])
+    assert role["rules"] == [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]}]
+
+    job = _sensor_job(sensor)
+    (trigger,) = sensor["spec"]["triggers"]
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    for parameter in trigger["template"]["k8s"]["parameters"]:
+        assert parameter["src"] == {"dependencyName": "push", "dataKey": "body.after"}
+        node: Any = job
+        for part in parameter["dest"].split("."):
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        assert node == ""  # the COMMIT_SHA placeholder the trigger fills in
+        parent = job
+        for part in parameter["dest"].split(".")[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        assert parent["name"] == "COMMIT_SHA"
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["clone"]
+    (submit,) = pod["containers"]
+    result, argv = _run_script(submit, {"COMMIT_SHA": sha}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = _parse_tlt(argv)
+    assert (args.action, args.pipeline, args.commit) == ("submit", "train_deploy", sha)
+    assert args.experiment_spec == "/work/repo/specs/ssd_train.txt"
+    assert args.convert_spec == "/work/repo/specs/dataset_convert.txt"
+    assert args.dataset_uri == "s3://team-data/kitti"
+    for index, bad in enumerate(("", "abc", "0123456789abcdef0123456789abcdef0123456; rm -rf /")):
+        result, argv = _run_script(submit, {"COMMIT_SHA": bad}, tmp_path / f"bad{index}")
+        assert result.returncode == 2 and argv is None, bad
+
+
+def test_gitops_without_a_repository_submits_the_configmap_specs(tmp_path):
+    values = _all_features()
+    values["gitops"]["git"] = {"repoUrl": ""}
+    docs = render(values)
+    job = _sensor_job(_one(docs, "Sensor"))
+    pod = job["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    (trigger,) = _one(docs, "Sensor")["spec"]["triggers"]
+    assert len(trigger["template"]["k8s"]["parameters"]) == 1
+    result, argv = _run_script(pod["containers"][0], {"COMMIT_SHA": "a" * 40}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = _parse_tlt(argv)
+    assert args.experiment_spec == "/etc/tlt/specs/ssd_train.txt"
+    assert args.commit == "a" * 40
