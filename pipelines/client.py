@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from components.secrets import SecretNames
 from pipelines.compile import compile_pipeline
 from pipelines.cron import validate_cron
 from tlt_core.errors import PipelineError
@@ -45,8 +46,12 @@ def connect(host: str, namespace: str | None = None, token: str | None = None):
         raise PipelineError(f"{host}: cannot reach the KFP API: {error}") from None
 
 
-def _compiled(pipeline: str, targets_file: str | Path | None, workdir: Path) -> Path:
-    return compile_pipeline(pipeline, workdir / f"{pipeline}.yaml", targets_file=targets_file)
+def _compiled(
+    pipeline: str, targets_file: str | Path | None, secrets: SecretNames | None, workdir: Path
+) -> Path:
+    return compile_pipeline(
+        pipeline, workdir / f"{pipeline}.yaml", targets_file=targets_file, secrets=secrets
+    )
 
 
 def submit(
@@ -59,11 +64,12 @@ def submit(
     namespace: str | None = None,
     token: str | None = None,
     targets_file: str | Path | None = None,
+    secrets: SecretNames | None = None,
 ) -> str:
     """Compile and submit one run; returns the run id."""
     client = connect(host, namespace, token)
     with tempfile.TemporaryDirectory() as tmp:
-        package = _compiled(pipeline, targets_file, Path(tmp))
+        package = _compiled(pipeline, targets_file, secrets, Path(tmp))
         try:
             run = client.create_run_from_pipeline_package(
                 str(package),
@@ -91,12 +97,13 @@ def schedule(
     token: str | None = None,
     targets_file: str | Path | None = None,
     max_concurrency: int = 1,
+    secrets: SecretNames | None = None,
 ) -> str:
     """Register a recurring run on a 6-field cron; returns the recurring run id."""
     cron = validate_cron(cron)
     client = connect(host, namespace, token)
     with tempfile.TemporaryDirectory() as tmp:
-        package = _compiled(pipeline, targets_file, Path(tmp))
+        package = _compiled(pipeline, targets_file, secrets, Path(tmp))
         try:
             exp = client.create_experiment(
                 experiment or f"tlt-{pipeline.replace('_', '-')}", namespace=namespace

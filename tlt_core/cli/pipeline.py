@@ -30,12 +30,42 @@ def _read(path: str | None, what: str) -> str | None:
         raise UsageError(f"{path}: cannot read {what}: {error.strerror}") from None
 
 
+def _secrets(args: argparse.Namespace):
+    """Names of the Kubernetes Secrets (the chart passes them as TLT_*_SECRET)."""
+    from components.secrets import SecretNames
+
+    defaults = SecretNames()
+    return SecretNames(
+        model_key=args.model_key_secret
+        or os.environ.get("TLT_MODEL_KEY_SECRET", defaults.model_key),
+        s3=args.s3_secret or os.environ.get("TLT_S3_SECRET", defaults.s3),
+    )
+
+
+def _secret_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-key-secret",
+        help="Secret with the model key (data key 'key'); "
+        "default $TLT_MODEL_KEY_SECRET or tlt-model-key",
+    )
+    parser.add_argument(
+        "--s3-secret",
+        help="Secret with access_key/secret_key/endpoint; "
+        "default $TLT_S3_SECRET or tlt-s3-credentials",
+    )
+
+
 def _compile(args: argparse.Namespace) -> int:
     from pipelines.compile import PIPELINES, compile_pipeline
 
     names = list(PIPELINES) if args.pipeline == "all" else [args.pipeline]
     for name in names:
-        path = compile_pipeline(name, Path(args.output) / f"{name}.yaml", targets_file=args.targets)
+        path = compile_pipeline(
+            name,
+            Path(args.output) / f"{name}.yaml",
+            targets_file=args.targets,
+            secrets=_secrets(args),
+        )
         print(path)
     return 0
 
@@ -101,6 +131,7 @@ def _submit(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         token=os.environ.get("KFP_TOKEN"),
         targets_file=args.targets,
+        secrets=_secrets(args),
     )
     print(run_id)
     return 0
@@ -122,6 +153,7 @@ def _schedule(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         token=os.environ.get("KFP_TOKEN"),
         targets_file=args.targets,
+        secrets=_secrets(args),
     )
     print(job_id)
     return 0
@@ -147,6 +179,7 @@ def _cluster_options(parser: argparse.ArgumentParser, default_pipeline: str) -> 
     parser.add_argument("--source-version", dest="source_version")
     parser.add_argument("--new-version", dest="new_version")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    _secret_options(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -157,6 +190,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compile_parser.add_argument("--pipeline", choices=(*PIPELINE_NAMES, "all"), default="all")
     compile_parser.add_argument("-o", "--output", required=True, help="output folder")
     compile_parser.add_argument("--targets", help="target matrix YAML")
+    _secret_options(compile_parser)
     compile_parser.set_defaults(func=_compile)
 
     run_parser = actions.add_parser("run", help="run train_deploy on this machine (kfp.local)")
