@@ -13,16 +13,19 @@ def retrain(
     experiment_spec: str,
     model: Output[Model],
     metrics: Output[Metrics],
+    retrain_spec: str = "",
     validation_fold: int = 0,
     use_amp: bool = False,
     gpus: int = 1,
 ) -> float:
-    """Retrain from ``pruned_model`` without regularization (as 000 recommends)."""
+    """Retrain from ``pruned_model`` with ``retrain_spec``; when it is empty, with the
+    training spec and regularizer NO_REG (as 000 recommends)."""
     from tlt_core import pipeline_support as support
 
+    spec = support.retrain_spec_text(experiment_spec, retrain_spec)
     result = support.run_train(
         tfrecords.path,
-        experiment_spec,
+        spec,
         model.path,
         validation_fold=validation_fold,
         use_amp=use_amp,

@@ -61,7 +61,8 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         retrained = retrain(
             pruned_model=pruned.outputs["pruned_model"],
             tfrecords=converted.outputs["tfrecords"],
-            experiment_spec=retrain_spec,
+            experiment_spec=experiment_spec,
+            retrain_spec=retrain_spec,
         )
         retried(with_secrets(on_gpu(retrained), secrets, model_key=True), attempts=2)
 

@@ -1,0 +1,413 @@
+"""What the KFP components need around the stage functions: fetching inputs by URI,
+pointing specs at the artifacts of earlier tasks, the model key from its Secret, metrics
+for the KFP UI, and publishing. Each ``run_*`` function serves one component; the stage
+functions stay free of pipeline concerns.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tlt_core.errors import EngineBuildError, PipelineError
+
+log = logging.getLogger(__name__)
+
+MODEL_KEY_ENV = "TLT_MODEL_KEY"
+TFRECORD_PREFIX = "tfrecords"
+_FOLD = re.compile(r"-fold-(\d{3})-of-(\d{3})-shard-")
+
+
+def model_key() -> str:
+    """The model key, set from a Kubernetes Secret (never a pipeline parameter)."""
+    key = os.environ.get(MODEL_KEY_ENV)
+    if not key:
+        raise PipelineError(f"{MODEL_KEY_ENV} is not set: mount the model key Secret as env")
+    return key
+
+
+def _workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="tlt-task-"))
+
+
+def _write_spec(text: str, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def run_dataset_convert(dataset_uri: str, convert_spec: str, output_dir: str) -> dict:
+    """Convert the KITTI data at ``dataset_uri`` (the spec's root_directory_path: a local
+    path, a mounted PVC path or an ``s3://`` prefix) into TFRecords under ``output_dir``."""
+    from tlt_core.spec import dataset_convert_pb2
+    from tlt_core.spec.convert import parse_convert_spec
+    from tlt_core.spec.textparse import parse_message
+    from tlt_core.stages.dataset_convert import dataset_convert
+    from tlt_core.storage import PathResolver
+
+    parse_convert_spec(convert_spec, path="convert_spec")  # located errors on the text
+    proto = dataset_convert_pb2.DatasetExportConfig()
+    parse_message(convert_spec, proto, "convert_spec")
+    with PathResolver() as paths:
+        root = paths.input(dataset_uri)
+        proto.kitti_config.root_directory_path = str(root)
+        if proto.image_directory_path:
+            proto.image_directory_path = str(root)
+        from google.protobuf import text_format
+
+        work = _workdir()
+        spec_path = _write_spec(text_format.MessageToString(proto), work / "convert_spec.txt")
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        result = dataset_convert(spec_path, out / TFRECORD_PREFIX)
+    return {
+        "folds": [dict(sorted(c.items())) for c in result.fold_class_counts],
+        "frames_per_fold": list(result.fold_frame_counts),
+        "total": dict(sorted(result.class_counts.items())),
+    }
+
+
+def tfrecord_sources(tfrecords_dir: str, validation_fold: int) -> tuple[list[dict], list[dict]]:
+    """Training and validation data sources for the folds written by dataset-convert."""
+    folds: set[tuple[int, int]] = set()
+    for path in Path(tfrecords_dir).glob(f"{TFRECORD_PREFIX}-fold-*"):
+        match = _FOLD.search(path.name)
+        if match:
+            folds.add((int(match.group(1)), int(match.group(2))))
+    if not folds:
+        raise PipelineError(f"{tfrecords_dir}: no TFRecord folds found")
+    total = {n for _, n in folds}.pop()
+    if not 0 <= validation_fold < total:
+        raise PipelineError(f"validation fold {validation_fold} not in 0..{total - 1}")
+
+    def pattern(fold: int) -> dict:
+        name = f"{TFRECORD_PREFIX}-fold-{fold:03d}-of-{total:03d}-shard-*"
+        return {"tfrecords_path": str(Path(tfrecords_dir) / name)}
+
+    train = [pattern(f) for f in range(total) if f != validation_fold]
+    return train, [pattern(validation_fold)]
+
+
+def experiment_for_artifacts(
+    spec_text: str,
+    tfrecords_dir: str,
+    validation_fold: int,
+    workdir: Path,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
+    """Write the spec with its data sources pointing at the TFRecord artifact."""
+    from tlt_core.spec import parse_experiment
+
+    experiment = parse_experiment(spec_text, path="experiment_spec")
+    train, val = tfrecord_sources(tfrecords_dir, validation_fold)
+    experiment = experiment.replace_data_sources(train=train, val=val)
+    if overrides:
+        experiment = experiment.with_overrides(overrides)
+    return _write_spec(experiment.to_text(absolute_paths=True), workdir / "experiment_spec.txt")
+
+
+# --- training and evaluation ------------------------------------------------------------
+
+
+@dataclass
+class TrainOutcome:
+    metrics: dict[str, float]
+    model_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def run_train(
+    tfrecords_dir: str,
+    spec_text: str,
+    model_out: str,
+    *,
+    validation_fold: int = 0,
+    use_amp: bool = False,
+    gpus: int = 1,
+    pruned_model_path: str | None = None,
+) -> TrainOutcome:
+    from tlt_core.stages.train import train
+
+    work = _workdir()
+    overrides = (
+        {"training_config.pruned_model_path": pruned_model_path} if pruned_model_path else None
+    )
+    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work, overrides)
+    result = train(spec, work / "results", model_key(), gpus=gpus, use_amp=use_amp)
+    if result.final_model_path is None:
+        raise PipelineError("training wrote no model")
+    Path(model_out).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(result.final_model_path, model_out)
+    last = result.history[-1] if result.history else {}
+    metrics = {"epochs": float(result.epochs_completed)}
+    if result.final_map is not None:
+        metrics["mAP"] = float(result.final_map)
+    if "loss" in last:
+        metrics["loss"] = float(last["loss"])
+    return TrainOutcome(
+        metrics, {"epochs": result.epochs_completed, "pruned": bool(pruned_model_path)}
+    )
+
+
+def retrain_spec_text(experiment_spec: str, retrain_spec: str) -> str:
+    """The retrain spec: the one given, else the training spec with NO_REG (as 000
+    recommends for retraining a pruned model)."""
+    if retrain_spec.strip():
+        return retrain_spec
+    from tlt_core.spec import parse_experiment
+
+    experiment = parse_experiment(experiment_spec, path="experiment_spec")
+    log.info("retrain_spec not given: retraining with the training spec and regularizer NO_REG")
+    return experiment.with_overrides({"training_config.regularizer.type": "NO_REG"}).to_text(
+        absolute_paths=True
+    )
+
+
+def _html_report(result, title: str) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{ap:.4f}</td></tr>"
+        for name, ap in sorted(result.per_class_ap.items())
+    )
+    images = []
+    for path in result.report_paths:
+        path = Path(path)
+        if path.suffix.lower() == ".png" and path.exists():
+            data = base64.b64encode(path.read_bytes()).decode()
+            images.append(
+                f'<figure><img src="data:image/png;base64,{data}" '
+                f'alt="{html.escape(path.stem)}"/><figcaption>'
+                f"{html.escape(path.stem)}</figcaption></figure>"
+            )
+    return (
+        f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>mAP ({html.escape(result.mode)}, IoU "
+        f"{result.iou_threshold}): <b>{result.mAP:.4f}</b> over {result.num_images} images</p>"
+        f"<table border='1'><tr><th>class</th><th>AP</th></tr>{rows}</table>"
+        f"{''.join(images)}</body></html>"
+    )
+
+
+def run_evaluate(
+    model_path: str,
+    tfrecords_dir: str,
+    spec_text: str,
+    report_path: str,
+    *,
+    validation_fold: int = 0,
+) -> dict[str, float]:
+    from tlt_core.stages.evaluate import evaluate
+
+    work = _workdir()
+    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work)
+    result = evaluate(model_path, spec, model_key(), output_dir=work / "evaluation")
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report_path).write_text(_html_report(result, "SSD evaluation"))
+    metrics = {"mAP": float(result.mAP)}
+    metrics.update({f"AP_{name}": float(ap) for name, ap in result.per_class_ap.items()})
+    return metrics
+
+
+def log_metrics(metrics_artifact, values: dict) -> None:
+    """Scalars go to a KFP ``Metrics`` artifact: shown in the UI and in run comparison."""
+    for name, value in values.items():
+        if isinstance(value, (int, float)):
+            metrics_artifact.log_metric(name, float(value))
+
+
+def gate_verdict(
+    unpruned_map: float, pruned_map: float, min_map: float, max_map_drop: float
+) -> str:
+    if pruned_map < min_map:
+        return f"fail: pruned mAP {pruned_map:.4f} < minimum {min_map:.4f}"
+    if unpruned_map - pruned_map > max_map_drop:
+        return (
+            f"fail: pruning lost {unpruned_map - pruned_map:.4f} mAP (> {max_map_drop:.4f} allowed)"
+        )
+    return "pass"
+
+
+def run_prune(
+    model_path: str,
+    output_path: str,
+    *,
+    threshold: float,
+    normalizer: str,
+    equalization_criterion: str,
+    granularity: int,
+    min_filters: int,
+):
+    from tlt_core.stages.prune import prune
+
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    return prune(
+        model_path,
+        output_path,
+        model_key(),
+        normalizer=normalizer,
+        equalization=equalization_criterion,
+        granularity=granularity,
+        threshold=threshold,
+        min_filters=min_filters,
+    )
+
+
+# --- export, calibration, engines --------------------------------------------------------
+
+
+def run_export(
+    model_path: str, spec_text: str, onnx_out: str, deepstream_dir: str, *, max_batch_size: int = 16
+) -> dict:
+    from tlt_core.spec import parse_experiment
+    from tlt_core.stages.export import export
+
+    work = _workdir()
+    experiment = parse_experiment(spec_text, path="experiment_spec")
+    spec = _write_spec(experiment.to_text(absolute_paths=True), work / "experiment_spec.txt")
+    result = export(
+        model_path,
+        model_key(),
+        spec,
+        work / "model.onnx",
+        data_type="fp32",
+        max_batch_size=max_batch_size,
+        gen_ds_config=True,
+    )
+    Path(onnx_out).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(result.onnx_path or result.output_path, onnx_out)
+    ds = Path(deepstream_dir)
+    ds.mkdir(parents=True, exist_ok=True)
+    for path in result.ds_files.values():
+        shutil.copyfile(path, ds / Path(path).name)
+    return {k: v for k, v in result.metadata.items() if isinstance(v, (str, int, float))}
+
+
+def run_calibrate(
+    onnx_path: str,
+    spec_text: str,
+    images_uri: str,
+    cache_out: str,
+    *,
+    batches: int,
+    batch_size: int,
+) -> int:
+    from tlt_core.spec import parse_experiment
+    from tlt_core.stages.calibrate import calibrate
+    from tlt_core.storage import PathResolver
+
+    if not images_uri:
+        raise PipelineError("calibration_images_uri is empty: name a folder of images")
+    work = _workdir()
+    experiment = parse_experiment(spec_text, path="experiment_spec")
+    spec = _write_spec(experiment.to_text(absolute_paths=True), work / "experiment_spec.txt")
+    with PathResolver() as paths:
+        images = paths.input(images_uri)
+        result = calibrate(
+            onnx_path, spec, images, cache_out, batches=batches, batch_size=batch_size
+        )
+    return int(result.tensor_count)
+
+
+def run_engine_builds(
+    onnx_path: str,
+    cache_path: str,
+    engines_dir: str,
+    *,
+    target: str,
+    precisions: list[str],
+    max_batch_size: int,
+    publish_uri: str,
+    model_version: str,
+    require_tensorrt: bool,
+) -> dict:
+    """Build one engine per precision; stage them (and the report) in the version."""
+    from tlt_core.export.tensorrt import EngineOptions
+    from tlt_core.publish import VersionLocation
+    from tlt_core.stages.convert import build_engine
+
+    out = Path(engines_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, dict] = {}
+    for precision in precisions:
+        options = EngineOptions(
+            data_type=precision,
+            max_batch_size=max_batch_size,
+            cal_cache=cache_path if precision == "int8" else None,
+        )
+        try:
+            result = build_engine(onnx_path, out / f"{precision}.engine", key=None, options=options)
+        except EngineBuildError as error:
+            if require_tensorrt:
+                raise
+            log.warning("target %s, %s: engine NOT built: %s", target, precision, error)
+            report[precision] = {"status": "skipped", "reason": str(error)}
+            continue
+        report[precision] = {
+            "status": "built",
+            "engine": Path(result.engine_path).name,
+            "info": Path(result.info_path).name,
+        }
+    (out / "build_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    VersionLocation(publish_uri, model_version).put(out, f"engines/{target}")
+    return report
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+
+def run_publish(
+    publish_uri: str,
+    model_version: str,
+    *,
+    files: dict[str, str],
+    metrics: dict,
+    experiment_spec: str,
+    git_commit: str,
+) -> str:
+    """Upload the version's files and its manifest (last); returns the manifest's URI."""
+    import hashlib
+
+    from tlt_core.publish import MANIFEST, VersionLocation
+
+    version = VersionLocation(publish_uri, model_version)
+    work = _workdir()
+    for relative, local in files.items():
+        version.put(local, relative)
+    scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    (work / "metrics.json").write_text(json.dumps(scalars, indent=2, sort_keys=True) + "\n")
+    (work / "experiment_spec.txt").write_text(experiment_spec)
+    version.put(work / "metrics.json", "metrics.json")
+    version.put(work / "experiment_spec.txt", "experiment_spec.txt")
+    version.write_manifest(
+        {
+            "git_commit": git_commit,
+            "metrics": scalars,
+            "experiment_spec_sha256": hashlib.sha256(experiment_spec.encode()).hexdigest(),
+        }
+    )
+    log.info("published %s", version.uri)
+    return f"{version.uri}/{MANIFEST}"
+
+
+def run_fetch_published(
+    publish_uri: str, model_version: str, onnx_out: str, deepstream_dir: str
+) -> tuple[str, dict]:
+    from tlt_core.publish import VersionLocation
+
+    version = VersionLocation(publish_uri, model_version)
+    manifest = version.read_manifest()
+    version.fetch("model.onnx", onnx_out)
+    version.fetch("deepstream", deepstream_dir)
+    work = _workdir()
+    spec = version.fetch("experiment_spec.txt", work / "experiment_spec.txt").read_text()
+    return spec, dict(manifest.get("metrics", {}))
