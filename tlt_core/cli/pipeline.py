@@ -75,15 +75,19 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("only --local runs are done by 'run'; use 'submit' for a cluster")
     from pipelines.local_run import run_local
 
-    key = args.key or os.environ.get("TLT_MODEL_KEY")
     result = run_local(
         Path(args.output),
-        key=key,
+        key=args.key or os.environ.get("TLT_MODEL_KEY"),
         dataset_uri=args.dataset,
+        convert_spec=_read(args.convert_spec, "convert spec"),
+        experiment_spec=_read(args.experiment_spec, "experiment spec"),
+        calibration_images_uri=args.calibration_images,
         publish_uri=args.publish,
         targets_file=args.targets,
         epochs=args.epochs,
         require_tensorrt=args.require_tensorrt,
+        min_map=args.min_map,
+        max_map_drop=args.max_map_drop,
     )
     print(result.summary())
     return 0
@@ -197,7 +201,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--local", action="store_true", required=True)
     run_parser.add_argument("-o", "--output", default="out", help="output folder (default out)")
     run_parser.add_argument("--dataset", help="KITTI data (path or s3://); default: generated")
+    run_parser.add_argument("--convert-spec", help="dataset-convert spec (with --dataset)")
+    run_parser.add_argument("--experiment-spec", help="SSD experiment spec (with --dataset)")
+    run_parser.add_argument("--calibration-images", help="folder or s3:// prefix of images")
     run_parser.add_argument("--publish", help="publish prefix (default OUTPUT/published)")
+    run_parser.add_argument("--min-map", type=float, default=0.3, help="quality gate mAP")
+    run_parser.add_argument(
+        "--max-map-drop", type=float, default=0.1, help="largest mAP loss allowed by pruning"
+    )
     run_parser.add_argument(
         "-k", "--key", help="model key (default $TLT_MODEL_KEY or a sample key)"
     )

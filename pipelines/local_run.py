@@ -1,0 +1,167 @@
+"""Run ``train_deploy`` on this machine with ``kfp.local`` (what ``make run`` does).
+
+Every component runs as a subprocess of this Python (``SubprocessRunner(use_venv=False)``):
+the same code as in the cluster, without containers. With no dataset given, a sample KITTI
+dataset is generated first, with a small spec so the whole DAG finishes in minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.targets import load_targets
+from tlt_core.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_KEY = "tlt-sample-key"  # only for the generated sample data; say so when used
+# A small model and few epochs: the whole DAG on 2 CPU cores in well under 15 minutes.
+LOCAL_SPEC_OVERRIDES: dict[str, object] = {}
+LOCAL_SAMPLE_SIZE = {"num_train": 160, "num_val": 40}
+
+
+@dataclass
+class LocalRunResult:
+    output_dir: Path
+    publish_dir: Path
+    model_version: str
+    seconds: float
+    manifest: dict | None = None
+    gate: str = ""
+    files: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"train_deploy finished in {self.seconds / 60:.1f} min"]
+        if self.manifest is None:
+            lines.append(f"quality gate did not pass: nothing published ({self.gate})")
+            return "\n".join(lines)
+        metrics = self.manifest.get("metrics", {})
+        if "mAP" in metrics:
+            lines.append(f"mAP of the published (pruned, retrained) model: {metrics['mAP']:.4f}")
+        lines.append(f"published version {self.model_version} in {self.publish_dir}:")
+        lines.extend(f"  {name}" for name in self.files)
+        for report in sorted(self.publish_dir.glob("engines/*/build_report.json")):
+            for precision, entry in json.loads(report.read_text()).items():
+                state = entry["status"]
+                if state != "built":
+                    state += f" ({entry.get('reason', '')})"
+                lines.append(f"  engine {report.parent.name}/{precision}: {state}")
+        return "\n".join(lines)
+
+
+def _sample_inputs(output_dir: Path, epochs: int | None) -> dict[str, str]:
+    from tlt_core.data.sample import (
+        MANIFEST,
+        sample_convert_spec,
+        sample_experiment_spec,
+        sample_paths,
+    )
+    from tlt_core.stages.sample_data import generate
+
+    root = output_dir / "sample-data"
+    if (root / MANIFEST).exists():
+        log.info("reusing sample data in %s", root)
+        data = sample_paths(root)
+    else:
+        log.info("generating sample data in %s", root)
+        data = generate(root, seed=0, **LOCAL_SAMPLE_SIZE)
+    overrides = dict(LOCAL_SPEC_OVERRIDES)
+    if epochs is not None:
+        overrides["num_epochs"] = epochs
+    return {
+        "dataset_uri": str(data.train_image_dir.parent),
+        "convert_spec": sample_convert_spec(data.root, "random"),
+        "experiment_spec": sample_experiment_spec(data.root, **overrides),
+        "calibration_images_uri": str(data.val_image_dir),
+    }
+
+
+def run_local(
+    output_dir: Path,
+    *,
+    key: str | None = None,
+    dataset_uri: str | None = None,
+    convert_spec: str | None = None,
+    experiment_spec: str | None = None,
+    calibration_images_uri: str | None = None,
+    publish_uri: str | None = None,
+    targets_file: str | None = None,
+    epochs: int | None = None,
+    model_version: str | None = None,
+    require_tensorrt: bool = False,
+    min_map: float = 0.3,
+    max_map_drop: float = 0.1,
+    prune_threshold: float = 0.1,
+) -> LocalRunResult:
+    from kfp import local
+
+    from pipelines import train_deploy
+
+    output_dir = Path(output_dir).absolute()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if dataset_uri is None:
+        inputs = _sample_inputs(output_dir, epochs)
+    else:
+        if not (convert_spec and experiment_spec):
+            raise PipelineError("with --dataset, give --convert-spec and --experiment-spec too")
+        inputs = {
+            "dataset_uri": dataset_uri,
+            "convert_spec": convert_spec,
+            "experiment_spec": experiment_spec,
+            "calibration_images_uri": calibration_images_uri or "",
+        }
+    if calibration_images_uri:
+        inputs["calibration_images_uri"] = calibration_images_uri
+    if not key:
+        log.warning("no model key given (-k or TLT_MODEL_KEY): using the sample key %r", SAMPLE_KEY)
+        key = SAMPLE_KEY
+    publish_uri = publish_uri or str(output_dir / "published")
+    model_version = model_version or time.strftime("local-%Y%m%d-%H%M%S")
+
+    os.environ["TLT_MODEL_KEY"] = key  # the component reads it as it would from a Secret
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(output_dir / "kfp"),
+        raise_on_error=True,
+    )
+    pipeline = train_deploy.build(load_targets(targets_file))
+    start = time.time()
+    try:
+        pipeline(
+            **inputs,
+            publish_uri=publish_uri,
+            model_version=model_version,
+            git_commit=_git_commit(),
+            min_map=min_map,
+            max_map_drop=max_map_drop,
+            prune_threshold=prune_threshold,
+            require_tensorrt=require_tensorrt,
+        )
+    except Exception as error:  # kfp.local raises RuntimeError naming the failed task
+        raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
+    seconds = time.time() - start
+
+    from tlt_core.publish import VersionLocation
+
+    version = VersionLocation(publish_uri, model_version)
+    result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds)
+    try:
+        result.manifest = version.read_manifest()
+        result.files = sorted(result.manifest["artifacts"])
+    except Exception:
+        result.gate = "see the quality-gate task log above"
+    return result
+
+
+def _git_commit() -> str:
+    from pipelines.client import git_commit
+
+    try:
+        return git_commit(Path(__file__).parent)
+    except PipelineError:
+        return "unknown"
