@@ -1,0 +1,46 @@
+"""Stage: ``dataset-convert``, a KITTI dataset to sharded TFRecord folds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tlt_core.data.convert import ConvertOptions, ConvertResult, convert_kitti
+from tlt_core.spec import ConvertSpec, load_convert_spec
+
+
+def convert_options(spec: ConvertSpec) -> ConvertOptions:
+    """The conversion settings of a loaded dataset-convert spec."""
+    return ConvertOptions(
+        image_dir=spec.image_dir,
+        label_dir=spec.label_dir,
+        partition_mode=spec.partition_mode,
+        num_partitions=spec.num_partitions,
+        num_shards=spec.num_shards,
+        val_split=spec.val_split if spec.val_split is not None else 0.0,
+        image_extension=spec.image_extension,
+        sequence_map_file=spec.sequence_to_frames_file,
+    )
+
+
+def dataset_convert(
+    spec_path: str | Path,
+    output_prefix: str | Path,
+    *,
+    validation_fold: int | None = None,
+    verbose: bool = False,
+    strict: bool = True,
+) -> ConvertResult:
+    """Convert the dataset a spec names to ``<output_prefix>-fold-NNN-of-NNN-shard-...``.
+
+    ``strict=False`` skips bad label lines and boxes outside their image (counted in the
+    result) instead of raising :class:`~tlt_core.errors.DataError`. See
+    :mod:`tlt_core.data.convert` for the partition modes and file layout.
+    """
+    spec = load_convert_spec(spec_path)
+    return convert_kitti(
+        convert_options(spec),
+        output_prefix,
+        validation_fold=validation_fold,
+        strict=strict,
+        verbose=verbose,
+    )
