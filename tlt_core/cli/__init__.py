@@ -82,11 +82,19 @@ def run_command(func, args: argparse.Namespace, prog: str = "tlt") -> int:
     return int(result or 0)
 
 
+# Commands that never touch TensorFlow; every other one imports it up front, quietly.
+LIGHT_COMMANDS = {"pipeline", "evaluate-labels"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", False))
+    if args.command not in LIGHT_COMMANDS:
+        from tlt_core.tfquiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     return run_command(args.func, args)
 
 
