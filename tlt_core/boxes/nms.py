@@ -1,0 +1,149 @@
+"""Per-class non-maximum suppression and the decode + NMS step from raw SSD outputs.
+
+Exact semantics (what the ONNX export must reproduce; ONNX Runtime's ``NonMaxSuppression``
+and TF's ``combined_non_max_suppression``, which TLT used, behave this way):
+
+1. Boxes: ``decode(loc)`` -> normalised corners, *not* clipped, for NMS.
+2. Per foreground class c (model index 1..C; column 0 is background and never output):
+   candidates are the anchors with ``score > confidence_threshold`` (strictly greater)
+   and a finite decoded box (NaN or infinite boxes, only seen from a diverged model, are
+   never output; an exported graph may differ there).
+3. Candidates are visited by score, descending; equal scores by anchor index, ascending.
+   A candidate is kept unless its IoU with an already kept box of the same class is
+   ``> clustering_iou_threshold`` (strictly greater: IoU exactly at the threshold is
+   kept). At most ``top_k`` boxes are kept per class.
+4. The kept boxes of all classes are ordered by score, descending (equal scores: class
+   ascending, then anchor index ascending), and the first ``top_k`` are returned.
+5. Output boxes are scaled to pixels of the *original* image ``(H, W)`` and then clipped to
+   ``[0, W] x [0, H]``.
+
+IoU here is float64; an ONNX graph computes it in float32, so a pair within float32
+rounding of the threshold may go either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tlt_core.boxes.coding import decode, to_pixels
+from tlt_core.boxes.iou import iou_matrix
+
+
+@dataclass(frozen=True)
+class NmsConfig:
+    """``nms_config`` of the spec; any object with these three attributes will do."""
+
+    confidence_threshold: float = 0.01
+    clustering_iou_threshold: float = 0.6
+    top_k: int = 200
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections of one image, ordered by score (descending).
+
+    ``classes`` index ``class_names`` (model output index minus one: background excluded).
+    """
+
+    boxes: np.ndarray  # [K, 4] float64 pixel corners
+    classes: np.ndarray  # [K] int64
+    scores: np.ndarray  # [K] float64
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @staticmethod
+    def empty() -> Detections:
+        return Detections(np.zeros((0, 4)), np.zeros((0,), np.int64), np.zeros((0,)))
+
+
+def nms_single_class(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_output: int | None = None
+) -> np.ndarray:
+    """Greedy NMS of one class: indices kept, in visiting order (see the module docstring).
+
+    ``boxes [N, 4]`` corners, ``scores [N]``; no score threshold here.
+    """
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    boxes = np.asarray(boxes, dtype=np.float64)
+    limit = len(order) if max_output is None else max(int(max_output), 0)
+    kept: list[int] = []
+    remaining = order
+    while remaining.size and len(kept) < limit:
+        best, remaining = remaining[0], remaining[1:]
+        kept.append(int(best))
+        if remaining.size:
+            overlaps = iou_matrix(boxes[best : best + 1], boxes[remaining])[0]
+            remaining = remaining[~(overlaps > iou_threshold)]
+    return np.asarray(kept, dtype=np.int64)
+
+
+def nms_multiclass(boxes: np.ndarray, scores: np.ndarray, nms) -> tuple[np.ndarray, ...]:
+    """NMS of one image: ``boxes [A, 4]`` normalised corners, ``scores [A, C+1]`` probabilities.
+
+    Returns ``(anchor_index [K], class_index [K] (0-based, background excluded), score [K])``
+    after steps 2-4 of the module docstring.
+    """
+    # Compare in the scores' own precision, as an exported graph does.
+    threshold = np.asarray(
+        nms.confidence_threshold, dtype=np.promote_types(scores.dtype, np.float32)
+    )
+    iou_threshold = float(nms.clustering_iou_threshold)
+    top_k = int(nms.top_k)
+    sel_anchor, sel_class, sel_score = [], [], []
+    finite = np.isfinite(boxes).all(axis=1)
+    for c in range(1, scores.shape[1]):
+        candidates = np.flatnonzero((scores[:, c] > threshold) & finite)
+        if candidates.size == 0:
+            continue
+        keep = candidates[
+            nms_single_class(boxes[candidates], scores[candidates, c], iou_threshold, top_k)
+        ]
+        sel_anchor.append(keep)
+        sel_class.append(np.full(keep.shape, c - 1, dtype=np.int64))
+        sel_score.append(scores[keep, c].astype(np.float64))
+    if not sel_anchor:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    anchor = np.concatenate(sel_anchor)
+    cls = np.concatenate(sel_class)
+    score = np.concatenate(sel_score)
+    order = np.lexsort((anchor, cls, -score))[:top_k]
+    return anchor[order], cls[order], score[order]
+
+
+def detections_from_outputs(
+    conf_probs: np.ndarray,
+    loc: np.ndarray,
+    anchors: np.ndarray,
+    variances: Sequence[float],
+    nms,
+    image_sizes: Sequence[Sequence[float]],
+) -> list[Detections]:
+    """Decode + NMS a batch of SSD outputs into per-image detections in original pixels.
+
+    Args:
+        conf_probs: ``[B, A, C+1]`` class probabilities (softmax of the ``conf`` output).
+        loc: ``[B, A, 4]`` encoded offsets (the ``loc`` output).
+        anchors: ``[A, 4]`` normalised ``(cx, cy, w, h)``.
+        variances: the 4 ``ssd_config.variances``.
+        nms: ``nms_config`` (``confidence_threshold``, ``clustering_iou_threshold``, ``top_k``).
+        image_sizes: ``(H, W)`` of each original image, to scale the boxes to.
+    """
+    conf_probs = np.asarray(conf_probs)
+    loc = np.asarray(loc)
+    if conf_probs.shape[0] != len(image_sizes) or loc.shape[0] != len(image_sizes):
+        raise ValueError(
+            f"batch of {conf_probs.shape[0]} outputs, {loc.shape[0]} locs and "
+            f"{len(image_sizes)} image sizes"
+        )
+    corners = decode(loc.astype(np.float64), np.asarray(anchors, np.float64), variances)
+    results = []
+    for b, (height, width) in enumerate(image_sizes):
+        anchor, cls, score = nms_multiclass(corners[b], conf_probs[b], nms)
+        boxes = to_pixels(corners[b][anchor], (height, width))
+        boxes = np.clip(boxes, 0.0, np.array([width, height, width, height], dtype=np.float64))
+        results.append(Detections(boxes, cls, score))
+    return results

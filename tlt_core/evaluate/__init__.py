@@ -1,0 +1,1 @@
+"""Detection metrics: average precision (``ap``) and its reports (``report``)."""
