@@ -1,0 +1,449 @@
+"""The tf.data input pipeline: KITTI directories or TFRecords -> batches for the SSD model.
+
+``build_dataset(experiment, training=..., batch_size=...)`` yields dicts (docs/architecture.md)::
+
+    image       float32 [B, H, W, 3]  BGR, minus augmentation_config.image_mean
+    boxes       float32 [B, N, 4]     pixel corners x1, y1, x2, y2 in the output image
+    classes     int32   [B, N]        model class index 1..C (0 = padding)
+    difficult   bool    [B, N]        occlusion > 0
+    orig_size   int32   [B, 2]        decoded image (h, w)
+    frame_id    string  [B]
+
+Sources (``dataset_config.data_sources`` for training, ``validation_data_sources`` for
+evaluation, or ``sources=``): TFRecord file patterns (``tfrecords_path``, the layout of
+:mod:`tlt_core.data.tfrecord`) and KITTI image/label directories. KITTI labels are read in
+Python once (they are small, and a bad line is reported as ``file:line: field``); image
+headers are checked up front so a corrupt or truncated file is named before training starts.
+Images are read and decoded in the graph (PNG or JPEG, any size, 1/3/4 channels -> RGB).
+A record that still fails to decode (a corrupt image inside a TFRecord) is skipped and
+counted (:class:`InputStats`) instead of stopping the training.
+
+Objects: classes are matched case-insensitively against ``target_class_mapping``; unmapped
+classes and DontCare are dropped. Difficult objects (occlusion > 0) are dropped from
+training unless ``include_difficult_in_training``; evaluation keeps them, flagged.
+
+Training applies the SSD augmentation chain (:mod:`tlt_core.data.augment`); evaluation
+only resizes. Shuffling and augmentation are deterministic given the seed (``seed=`` or
+the spec's ``random_seed``).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tlt_core.data import kitti, tfrecord
+from tlt_core.data.augment import AugmentConfig, augment_example, resize_example
+from tlt_core.errors import DataError
+
+log = logging.getLogger(__name__)
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Bytes read from the start of an image for the up-front header check (JPEG headers with
+# large EXIF blocks are read in full when the frame header is not found in this prefix).
+HEADER_PREFIX_BYTES = 64 * 1024
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
+JPEG_END = b"\xff\xd9"  # end-of-image marker
+JPEG_TAIL_BYTES = 4096  # some writers append padding after the marker
+# Serialized TFRecord examples held for shuffling (each holds an encoded image).
+TFRECORD_SHUFFLE_BUFFER = 512
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """One data source: a TFRecord file pattern, or a KITTI image + label directory."""
+
+    tfrecords: str | None = None
+    image_dir: Path | None = None
+    label_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        kitti_dirs = self.image_dir is not None and self.label_dir is not None
+        if bool(self.tfrecords) == kitti_dirs:
+            raise DataError(
+                "a data source needs either tfrecords_path or both image_directory_path "
+                "and label_directory_path",
+                field="data_sources",
+            )
+
+    @classmethod
+    def from_spec(cls, source: Any) -> InputSource:
+        """From a resolved ``tlt_core.spec.DataSource`` (or a ``DataSource`` message)."""
+        if source.tfrecords_path:
+            return cls(tfrecords=source.tfrecords_path)
+        return cls(
+            image_dir=Path(source.image_directory_path) if source.image_directory_path else None,
+            label_dir=Path(source.label_directory_path) if source.label_directory_path else None,
+        )
+
+    def tfrecord_files(self) -> list[str]:
+        files = sorted(glob.glob(str(self.tfrecords)))
+        if not files:
+            raise DataError(
+                "no TFRecord file matches the pattern", self.tfrecords, field="tfrecords_path"
+            )
+        return files
+
+    def __str__(self) -> str:
+        return self.tfrecords or f"{self.image_dir} + {self.label_dir}"
+
+
+def input_sources(experiment: Any, *, training: bool) -> list[InputSource]:
+    """The spec's training or validation data sources."""
+    specs = experiment.data_sources if training else experiment.validation_data_sources
+    field = "dataset_config.data_sources" if training else "dataset_config.validation_data_sources"
+    if not specs:
+        raise DataError("no data source configured", experiment.path, field=field)
+    return [InputSource.from_spec(s) for s in specs]
+
+
+def _as_sources(experiment: Any, sources, training: bool) -> list[InputSource]:
+    if sources is None:
+        return input_sources(experiment, training=training)
+    if isinstance(sources, InputSource | str):
+        sources = [sources]
+    out = []
+    for source in sources:
+        if isinstance(source, InputSource):
+            out.append(source)
+        elif isinstance(source, str):
+            out.append(InputSource(tfrecords=source))
+        else:  # a spec DataSource (or DataSource message)
+            out.append(InputSource.from_spec(source))
+    return out
+
+
+def dataset_size(experiment: Any, *, training: bool, sources=None) -> int:
+    """Number of frames (images) in the sources; steps per epoch = ceil(size / batch)."""
+    total = 0
+    for source in _as_sources(experiment, sources, training):
+        if source.tfrecords:
+            counter = tf.data.TFRecordDataset(source.tfrecord_files()).reduce(
+                np.int64(0), lambda n, _: n + 1
+            )
+            total += int(counter)
+        else:
+            total += len(kitti.list_frames(source.image_dir, source.label_dir))
+    return total
+
+
+def steps_per_epoch(num_frames: int, batch_size: int) -> int:
+    return max(1, math.ceil(num_frames / batch_size))
+
+
+def augment_config(experiment: Any) -> AugmentConfig:
+    """The experiment's resolved augmentation settings as an :class:`AugmentConfig`."""
+    resolved = experiment.augmentation
+    mean_bgr = tuple(float(v) for v in experiment.image_mean_bgr)
+    height, width = experiment.input_shape[:2]
+    return AugmentConfig(
+        output_height=int(height),
+        output_width=int(width),
+        random_crop_min_scale=float(resolved.random_crop_min_scale),
+        random_crop_max_scale=float(resolved.random_crop_max_scale),
+        random_crop_min_ar=float(resolved.random_crop_min_ar),
+        random_crop_max_ar=float(resolved.random_crop_max_ar),
+        zoom_out_min_scale=float(resolved.zoom_out_min_scale),
+        zoom_out_max_scale=float(resolved.zoom_out_max_scale),
+        brightness=float(resolved.brightness),
+        contrast=float(resolved.contrast),
+        saturation=float(resolved.saturation),
+        hue=float(resolved.hue),
+        random_flip=float(resolved.random_flip),
+        fill_rgb=(mean_bgr[2], mean_bgr[1], mean_bgr[0]),
+    )
+
+
+def check_image_file(path: str | Path) -> tuple[str, int, int]:
+    """``(format, width, height)`` from the header; :class:`DataError` naming the file when
+    it is empty, not PNG/JPEG, has a broken header or is visibly truncated."""
+    path = Path(path)
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(HEADER_PREFIX_BYTES)
+            size = stream.seek(0, 2)
+            stream.seek(max(size - JPEG_TAIL_BYTES, 0))
+            tail = stream.read()
+    except OSError as error:
+        raise DataError(f"cannot read image ({error.strerror})", path) from None
+    if not head:
+        raise DataError("empty image file", path)
+    try:
+        fmt, width, height = tfrecord.image_format_and_size(head, path)
+    except DataError:
+        if size <= len(head):
+            raise
+        fmt, width, height = tfrecord.image_format_and_size(path.read_bytes(), path)
+    if fmt == "png" and not tail.endswith(PNG_END):
+        raise DataError("truncated PNG (no IEND chunk at the end)", path)
+    if fmt == "jpeg" and JPEG_END not in tail:
+        raise DataError("truncated JPEG (no end-of-image marker)", path)
+    return fmt, width, height
+
+
+class InputStats:
+    """Counts records read and records skipped because they failed to decode.
+
+    The counters are TF variables updated by the dataset; after a full pass ``skipped`` is
+    exact (while iterating, records in flight count as read but not yet delivered).
+    """
+
+    def __init__(self) -> None:
+        self.read = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_records_read")
+        self.delivered = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="input_records_delivered"
+        )
+
+    @property
+    def skipped(self) -> int:
+        return int(self.read.numpy() - self.delivered.numpy())
+
+    def log(self) -> None:
+        if self.skipped:
+            log.warning(
+                "input pipeline: %d of %d records skipped (image failed to decode)",
+                self.skipped,
+                int(self.read.numpy()),
+            )
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _kitti_records(source: InputSource) -> tuple[tf.data.Dataset, int]:
+    """A dataset of raw records of a KITTI directory source: labels read here, once."""
+    frames = kitti.list_frames(source.image_dir, source.label_dir)
+    paths, ids, names, occlusion, boxes, counts = [], [], [], [], [], []
+    for frame in frames:
+        _, width, height = check_image_file(frame.image_path)
+        # Boxes are clipped to the image as dataset-convert does, so both sources agree.
+        objects, _ = kitti.clip_objects(
+            kitti.read_label_file(frame.label_path), width, height, path=frame.label_path
+        )
+        paths.append(str(frame.image_path))
+        ids.append(frame.frame_id)
+        counts.append(len(objects))
+        names.extend(o.class_name for o in objects)
+        occlusion.extend(o.occlusion for o in objects)
+        boxes.extend(o.box for o in objects)
+    counts_t = tf.constant(counts, tf.int64)
+    records = {
+        "path": tf.constant(paths, tf.string),
+        "frame_id": tf.constant(ids, tf.string),
+        "class_names": tf.RaggedTensor.from_row_lengths(tf.constant(names, tf.string), counts_t),
+        "occlusion": tf.RaggedTensor.from_row_lengths(tf.constant(occlusion, tf.int64), counts_t),
+        "boxes": tf.RaggedTensor.from_row_lengths(
+            tf.constant(np.asarray(boxes, np.float32).reshape(-1, 4)), counts_t
+        ),
+    }
+    return tf.data.Dataset.from_tensor_slices(records), len(frames)
+
+
+def _read_kitti_record(record: dict) -> dict:
+    return {
+        "encoded": tf.io.read_file(record["path"]),
+        "frame_id": record["frame_id"],
+        "class_names": record["class_names"],
+        "occlusion": record["occlusion"],
+        "boxes": record["boxes"],
+    }
+
+
+def _parse_tfrecord(serialized: tf.Tensor) -> dict:
+    parsed = tfrecord.parse_example(serialized)
+    return {
+        "encoded": parsed[tfrecord.FRAME_ENCODED],
+        "frame_id": parsed[tfrecord.FRAME_ID],
+        "class_names": parsed[tfrecord.OBJECT_CLASS],
+        "occlusion": parsed["target/occlusion"],
+        "boxes": parsed["target/boxes"],
+    }
+
+
+def _source_dataset(source: InputSource, shuffle: bool, seed: int) -> tuple[tf.data.Dataset, int]:
+    """Raw records (encoded bytes + labels) of one source, shuffled if asked, and a size
+    estimate (exact for KITTI directories, the file count for TFRecords)."""
+    if source.tfrecords:
+        files = source.tfrecord_files()
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        if shuffle:
+            dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(len(files), 4),
+            block_length=1,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+        if shuffle:
+            dataset = dataset.shuffle(
+                TFRECORD_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True
+            )
+        return dataset.map(_parse_tfrecord, num_parallel_calls=AUTOTUNE), len(files)
+    dataset, count = _kitti_records(source)
+    if shuffle:  # shuffle the (small) file list, not the decoded images
+        dataset = dataset.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
+    return dataset.map(_read_kitti_record, num_parallel_calls=AUTOTUNE), count
+
+
+# -- objects ---------------------------------------------------------------------------------
+
+
+def _class_table(experiment: Any) -> tf.lookup.StaticHashTable:
+    """Lower-case source class -> model index (1..C); anything else (DontCare too) -> 0."""
+    index = {name: i + 1 for i, name in enumerate(experiment.class_names)}
+    keys, values = [], []
+    for source, target in experiment.class_mapping.items():
+        if source.lower() == kitti.DONTCARE:
+            continue
+        keys.append(source.lower())
+        values.append(index[target.lower()])
+    if not keys:
+        raise DataError(
+            "target_class_mapping maps no class",
+            experiment.path,
+            field="dataset_config.target_class_mapping",
+        )
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(values, tf.int32)),
+        default_value=0,
+    )
+
+
+def _select_objects(record: dict, table, keep_difficult: bool) -> tuple[tf.Tensor, ...]:
+    classes = table.lookup(tf.strings.lower(record["class_names"]))
+    difficult = record["occlusion"] > 0
+    keep = classes > 0
+    if not keep_difficult:
+        keep &= ~difficult
+    return (
+        tf.boolean_mask(record["boxes"], keep),
+        tf.boolean_mask(classes, keep),
+        tf.boolean_mask(difficult, keep),
+    )
+
+
+# -- the dataset -----------------------------------------------------------------------------
+
+
+def build_dataset(
+    experiment: Any,
+    *,
+    training: bool,
+    batch_size: int,
+    sources: Sequence[InputSource | str] | InputSource | str | None = None,
+    shuffle: bool | None = None,
+    repeat: bool = False,
+    max_objects: int | None = None,
+    seed: int | None = None,
+    stats: InputStats | None = None,
+) -> tf.data.Dataset:
+    """Batches for training (augmented) or evaluation (resized only); see the module doc.
+
+    ``sources``: :class:`InputSource` objects, TFRecord patterns or ``DataSource`` messages
+    (default: the spec's training or validation sources). ``shuffle`` defaults to
+    ``training``. ``max_objects`` pads (and truncates) every batch to that many objects;
+    by default a batch is padded to its largest object count. ``stats`` collects how many
+    records failed to decode and were skipped.
+    """
+    if batch_size < 1:
+        raise DataError(f"batch size must be positive, got {batch_size}", field="batch_size")
+    shuffle = training if shuffle is None else shuffle
+    seed = int(experiment.random_seed if seed is None else seed)
+    config = augment_config(experiment)
+    mean_bgr = tf.constant(experiment.image_mean_bgr, tf.float32)
+    table = _class_table(experiment)
+    keep_difficult = (not training) or experiment.include_difficult_in_training
+
+    parts, sizes = [], []
+    for i, source in enumerate(_as_sources(experiment, sources, training)):
+        dataset, size = _source_dataset(source, shuffle, seed + i)
+        parts.append(dataset)
+        sizes.append(size)
+    if len(parts) == 1:
+        records = parts[0]
+    elif shuffle:  # mix the sources in proportion to their sizes
+        weights = [s / sum(sizes) for s in sizes]
+        records = tf.data.Dataset.sample_from_datasets(
+            parts, weights=weights, seed=seed, stop_on_empty_dataset=False
+        )
+    else:
+        records = parts[0]
+        for part in parts[1:]:
+            records = records.concatenate(part)
+    if repeat:
+        records = records.repeat()
+    if stats is not None:
+        records = records.map(lambda r: _count(stats.read, r))
+
+    def example(index: tf.Tensor, record: dict) -> dict:
+        image = tf.io.decode_image(record["encoded"], channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        boxes, classes, difficult = _select_objects(record, table, keep_difficult)
+        if training:
+            pixels, boxes, kept = augment_example(
+                image, boxes, tf.stack([tf.constant(seed, tf.int64), index]), config
+            )
+            classes, difficult = tf.gather(classes, kept), tf.gather(difficult, kept)
+        else:
+            pixels, boxes = resize_example(image, boxes, config.output_size)
+        if max_objects is not None:
+            boxes, classes, difficult = (
+                boxes[:max_objects],
+                classes[:max_objects],
+                difficult[:max_objects],
+            )
+        return {
+            "image": pixels[..., ::-1] - mean_bgr,  # RGB -> BGR, minus the mean
+            "boxes": boxes,
+            "classes": classes,
+            "difficult": difficult,
+            "orig_size": tf.shape(image, out_type=tf.int32)[:2],
+            "frame_id": record["frame_id"],
+        }
+
+    dataset = records.enumerate().map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.ignore_errors(log_warning=True)
+    if stats is not None:
+        dataset = dataset.map(lambda e: _count(stats.delivered, e))
+    n = max_objects
+    out_h, out_w = config.output_size
+    dataset = dataset.padded_batch(
+        batch_size,
+        padded_shapes={
+            "image": [out_h, out_w, 3],
+            "boxes": [n, 4],
+            "classes": [n],
+            "difficult": [n],
+            "orig_size": [2],
+            "frame_id": [],
+        },
+        padding_values={
+            "image": 0.0,
+            "boxes": 0.0,
+            "classes": 0,
+            "difficult": False,
+            "orig_size": 0,
+            "frame_id": "",
+        },
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_optimization.map_parallelization = True
+    # Parallelism comes from running many elements at once; one thread per element op
+    # avoids oversubscribing the inter-op pool (the tf.data performance guide's advice).
+    options.threading.max_intra_op_parallelism = 1
+    return dataset.with_options(options).prefetch(AUTOTUNE)
+
+
+def _count(counter: tf.Variable, element):
+    counter.assign_add(1)
+    return element
