@@ -1,0 +1,1 @@
+"""SSD model: backbones (``tlt_core.models.backbones``), builder (``ssd``), loss (``loss``)."""
