@@ -1,5 +1,7 @@
 import json
 import shutil
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -11,13 +13,14 @@ import tensorflow as tf
 from tlt_core.cli import build_parser, run_command
 from tlt_core.data.convert import (
     ConvertOptions,
+    _map_read_ahead,
     convert_kitti,
     partition_random,
     partition_sequences,
     shard_path,
 )
 from tlt_core.data.kitti import list_frames, read_label_file
-from tlt_core.data.tfrecord import parse_example
+from tlt_core.data.tfrecord import parse_example, serialize_example
 from tlt_core.errors import DataError, UsageError
 from tlt_core.stages.dataset_convert import dataset_convert
 
@@ -196,3 +199,57 @@ def test_cli_bad_label_exits_3_with_one_line(sample_dataset, tmp_path, capsys):
     # A random split validates on fold 0: a usage error (exit 2), one line.
     assert _cli("-d", str(spec), "-o", str(tmp_path / "o3" / "t"), "-f", "1") == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_output_is_deterministic_tfrecord_bytes(sample_dataset, tmp_path):
+    options = small_kitti(sample_dataset, tmp_path / "kitti", n=7)
+    first = convert_kitti(options, tmp_path / "a" / "t")
+    second = convert_kitti(options, tmp_path / "b" / "t")
+    assert [p.read_bytes() for p in first.shards] == [p.read_bytes() for p in second.shards]
+    # Each shard is what tf.io.TFRecordWriter writes for the frames' records, in fold order.
+    frames = {f.frame_id: f for f in list_frames(options.image_dir, options.label_dir)}
+    shard_frames = [
+        chunk for ids in first.fold_frame_ids for chunk in _chunks(ids, options.num_shards)
+    ]
+    for shard, frame_ids in zip(first.shards, shard_frames, strict=True):
+        expected = tmp_path / "expected.tfrecord"
+        with tf.io.TFRecordWriter(str(expected)) as writer:
+            for frame_id in frame_ids:
+                writer.write(_expected_record(frames[frame_id]))
+        assert shard.read_bytes() == expected.read_bytes()
+
+
+def _chunks(ids: list[str], n: int) -> list[list[str]]:
+    base, extra = divmod(len(ids), n)
+    sizes = [base + (1 if i < extra else 0) for i in range(n)]
+    return [ids[sum(sizes[:i]) : sum(sizes[: i + 1])] for i in range(n)]
+
+
+def _expected_record(frame) -> bytes:
+    image = frame.image_path.read_bytes()
+    h, w = cv2.imread(str(frame.image_path)).shape[:2]
+    return serialize_example(frame.frame_id, image, "png", w, h, read_label_file(frame.label_path))
+
+
+def test_read_ahead_keeps_order_bounds_work_and_raises_in_turn():
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        with lock:
+            started.append(i)
+        time.sleep(0.001 * (7 - i % 7))  # later items often finish first
+        if i == 12:
+            raise DataError("bad frame", f"f{i}.txt")
+        return i * i
+
+    results = _map_read_ahead(work, range(40), workers=2, read_ahead=4)
+    got = [next(results) for _ in range(5)]
+    assert got == [i * i for i in range(5)]
+    assert max(started) < 5 + 4 - 1  # at most read_ahead - 1 items beyond those consumed
+    got += [next(results) for _ in range(7)]
+    with pytest.raises(DataError, match=r"f12\.txt: bad frame"):
+        next(results)
+    assert got == [i * i for i in range(12)]  # every earlier item, in order, before the error
+    results.close()
+    assert max(started) < 12 + 4 - 1 and len(started) == len(set(started))
