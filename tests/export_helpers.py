@@ -1,0 +1,30 @@
+"""Shared helpers of the export tests (a tiny hand-made ONNX network)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def tiny_network(seed: int = 0):
+    """Input [N,3,8,8] -> Conv -> Relu -> Conv -> out; weights fixed by ``seed``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1 = rng.normal(size=(4, 3, 3, 3)).astype(np.float32) * 0.3
+    w2 = rng.normal(size=(2, 4, 1, 1)).astype(np.float32) * 0.5
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["Input", "w1"], ["conv1"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["conv1"], ["relu1"]),
+            helper.make_node("Shape", ["relu1"], ["shape"]),  # not an activation
+            helper.make_node("Conv", ["relu1", "w2"], ["out"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("Input", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 2, 8, 8])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    return model

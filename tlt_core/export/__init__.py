@@ -1,0 +1,1 @@
+"""Export: ONNX (+ post-processing), INT8 calibration, TensorRT engines, DeepStream files."""

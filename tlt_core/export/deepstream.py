@@ -1,0 +1,175 @@
+"""DeepStream integration files: ``labels.txt`` and an nvinfer ``nvinfer_config.txt``.
+
+The exported ONNX input is BGR pixels minus the per-channel mean (what the model was trained
+on), so nvinfer is told ``net-scale-factor=1.0``, ``offsets=<B;G;R means>`` and
+``model-color-format=1`` (BGR). Detections come out of the model already NMS-ed in the
+BatchedNMS layout (see ``tlt_core.export.postprocess``), parsed by
+``NvDsInferParseCustomBatchedNMSTLT`` from ``libnvds_infercustomparser_tao.so`` (built from
+NVIDIA-AI-IOT/deepstream_tao_apps, ``post_processor/``); clustering is off
+(``cluster-mode=4``) because NMS already ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlt_core.errors import ExportError, located
+from tlt_core.export.postprocess import OUTPUT_NAMES
+from tlt_core.io_utils import write_text_atomic
+
+LABELS_FILE = "labels.txt"
+CONFIG_FILE = "nvinfer_config.txt"
+BACKGROUND = "background"
+PARSER_FUNCTION = "NvDsInferParseCustomBatchedNMSTLT"
+PARSER_LIBRARY = "libnvds_infercustomparser_tao.so"
+NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
+CLUSTER_MODE_NONE = 4
+
+
+@dataclass(frozen=True)
+class DeepStreamFiles:
+    labels: Path
+    config: Path
+
+
+def label_lines(class_names: Sequence[str], model_class_names: Sequence[str] | None) -> list[str]:
+    """``background`` then the classes in model index order; checked against the model."""
+    names = list(class_names)
+    if model_class_names is not None and list(model_class_names) != names:
+        raise ExportError(
+            located(
+                f"spec classes {names} differ from the model's {list(model_class_names)}: the "
+                "labels would not match the model outputs",
+                field="dataset_config",
+            )
+        )
+    if names != sorted(names) or any(n != n.lower() for n in names):
+        raise ExportError(
+            located(
+                f"classes {names} are not lower-case in alphabetical order",
+                field="dataset_config.target_class_mapping",
+            )
+        )
+    return [BACKGROUND, *names]
+
+
+def nvinfer_config_text(
+    *,
+    model_file: str,
+    labels_file: str,
+    input_shape_hwc: Sequence[int],
+    image_mean_bgr: Sequence[float],
+    num_classes: int,
+    data_type: str,
+    batch_size: int = 1,
+    engine_file: str | None = None,
+    cal_cache_file: str | None = None,
+    pre_cluster_threshold: float = 0.3,
+    top_k: int = 200,
+) -> str:
+    """The ``[property]`` / ``[class-attrs-all]`` text for a detector with our outputs.
+
+    ``num_classes`` counts background too (labels.txt lines), as 000's sample does.
+    """
+    if data_type not in NETWORK_MODE:
+        raise ExportError(
+            located(f"{data_type!r} not one of {sorted(NETWORK_MODE)}", field="data_type")
+        )
+    if data_type == "int8" and not cal_cache_file:
+        raise ExportError(located("int8 needs a calibration cache", field="cal_cache_file"))
+    height, width, channels = (int(v) for v in input_shape_hwc)
+    lines = [
+        "[property]",
+        "gpu-id=0",
+        "# Input = BGR pixels minus the training mean: y = net-scale-factor * (x - offsets)",
+        "net-scale-factor=1.0",
+        "offsets=" + ";".join(f"{m:g}" for m in image_mean_bgr),
+        "model-color-format=1",
+        f"onnx-file={model_file}",
+    ]
+    if engine_file:
+        lines.append(f"model-engine-file={engine_file}")
+    lines.append(f"labelfile-path={labels_file}")
+    if data_type == "int8":
+        lines.append(f"int8-calib-file={cal_cache_file}")
+    lines += [
+        f"infer-dims={channels};{height};{width}",
+        "maintain-aspect-ratio=0",
+        f"batch-size={batch_size}",
+        "## 0=FP32, 1=INT8, 2=FP16 mode",
+        f"network-mode={NETWORK_MODE[data_type]}",
+        f"num-detected-classes={num_classes}",
+        "interval=0",
+        "gie-unique-id=1",
+        "is-classifier=0",
+        "network-type=0",
+        "output-blob-names=" + ";".join(OUTPUT_NAMES),
+        "# NMS runs inside the model; DeepStream only parses its BatchedNMS-layout outputs.",
+        f"cluster-mode={CLUSTER_MODE_NONE}",
+        f"parse-bbox-func-name={PARSER_FUNCTION}",
+        f"# {PARSER_LIBRARY}: build NVIDIA-AI-IOT/deepstream_tao_apps post_processor/",
+        f"custom-lib-path=<path to {PARSER_LIBRARY}>",
+        "",
+        "[class-attrs-all]",
+        f"pre-cluster-threshold={pre_cluster_threshold:g}",
+        f"topk={top_k}",
+        "roi-top-offset=0",
+        "roi-bottom-offset=0",
+        "detected-min-w=0",
+        "detected-min-h=0",
+        "detected-max-w=0",
+        "detected-max-h=0",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_deepstream_files(
+    output_dir: str | Path,
+    *,
+    class_names: Sequence[str],
+    model_class_names: Sequence[str] | None,
+    model_file: str | Path,
+    input_shape_hwc: Sequence[int],
+    image_mean_bgr: Sequence[float],
+    data_type: str,
+    batch_size: int = 1,
+    engine_file: str | Path | None = None,
+    cal_cache_file: str | Path | None = None,
+    pre_cluster_threshold: float = 0.3,
+    top_k: int = 200,
+) -> DeepStreamFiles:
+    """Write ``labels.txt`` and ``nvinfer_config.txt`` into ``output_dir`` (atomically).
+
+    Paths in the config are written relative to ``output_dir`` when they lie inside it
+    (nvinfer resolves relative paths against the config file's folder).
+    """
+    output_dir = Path(output_dir)
+    labels = label_lines(class_names, model_class_names)
+
+    def rel(path: str | Path | None) -> str | None:
+        if path is None:
+            return None
+        path = Path(path).resolve()
+        try:
+            return str(path.relative_to(output_dir.resolve()))
+        except ValueError:
+            return str(path)
+
+    labels_path = write_text_atomic(output_dir / LABELS_FILE, "\n".join(labels) + "\n")
+    text = nvinfer_config_text(
+        model_file=rel(model_file),
+        labels_file=LABELS_FILE,
+        input_shape_hwc=input_shape_hwc,
+        image_mean_bgr=image_mean_bgr,
+        num_classes=len(labels),
+        data_type=data_type,
+        batch_size=batch_size,
+        engine_file=rel(engine_file),
+        cal_cache_file=rel(cal_cache_file),
+        pre_cluster_threshold=pre_cluster_threshold,
+        top_k=top_k,
+    )
+    config_path = write_text_atomic(output_dir / CONFIG_FILE, text)
+    return DeepStreamFiles(labels=labels_path, config=config_path)

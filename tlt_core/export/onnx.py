@@ -1,0 +1,317 @@
+"""Keras SSD -> ONNX: the raw network (tf2onnx) plus the post-processing graph.
+
+The exported graph:
+
+- input ``Input`` float32 [batch, 3, H, W] (NCHW, dynamic batch): BGR pixels minus the
+  training image mean, i.e. exactly what the model was trained on, transposed to NCHW.
+  The mean is *not* in the graph: DeepStream applies it with ``offsets=`` (as TLT's SSD
+  models did), and calibration sees the same tensor TensorRT will.
+- the raw network outputs ``conf`` (logits [B, A, C+1]) and ``loc`` ([B, A, 4]) stay as
+  named intermediate tensors; ``scores`` (softmax of ``conf``) too, which is what the
+  runners read for evaluation;
+- outputs: see :mod:`tlt_core.export.postprocess` (``num_detections``,
+  ``detection_boxes``, ``detection_scores``, ``detection_classes``).
+
+Metadata (``metadata_props``): class names, input shape, image mean, NMS settings, the
+post-processing variant and the SHA-256 of the spec text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tlt_core.errors import ExportError, located
+from tlt_core.export.postprocess import (
+    CONF_INPUT,
+    LOC_INPUT,
+    NMS_ONNX,
+    PostprocessConfig,
+    build_postprocess_graph,
+)
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "Input"
+SCORES_TENSOR = "pp_scores"  # softmax(conf) inside the exported graph
+DEFAULT_OPSET = 17
+METADATA_PREFIX = "tlt."
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    network: Any  # onnx.ModelProto: Input -> conf, loc (what calibration runs)
+    full: Any  # onnx.ModelProto: Input -> detections
+
+
+def keras_to_onnx(model, opset: int = DEFAULT_OPSET):
+    """The raw network as ONNX: NCHW input ``Input`` [batch, 3, H, W] -> ``conf``, ``loc``."""
+    import tensorflow as tf
+    import tf2onnx
+
+    height, width, channels = (int(v) for v in model.inputs[0].shape[1:])
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, channels, height, width], tf.float32, name=INPUT_NAME)
+        ]
+    )
+    def nchw_model(images):
+        outputs = model(tf.transpose(images, [0, 2, 3, 1]), training=False)
+        return {CONF_INPUT: outputs[CONF_INPUT], LOC_INPUT: outputs[LOC_INPUT]}
+
+    try:
+        proto, _ = tf2onnx.convert.from_function(
+            nchw_model, input_signature=nchw_model.input_signature, opset=opset
+        )
+    except Exception as error:  # tf2onnx raises plain exceptions for unsupported ops
+        raise ExportError(f"ONNX conversion failed: {type(error).__name__}: {error}") from error
+    names = [o.name for o in proto.graph.output]
+    if sorted(names) != sorted([CONF_INPUT, LOC_INPUT]):
+        raise ExportError(f"ONNX conversion gave outputs {names}, expected conf and loc")
+    return without_colons(proto)
+
+
+def without_colons(model):
+    """Rename tensors ``a/b:0`` to ``a/b_0`` (in place; returns ``model``).
+
+    The calibration cache is ``name: hex`` per line; a name free of ``:`` reads the same
+    whichever way a parser splits the line.
+    """
+    graph = model.graph
+    taken = {n for node in graph.node for n in (*node.input, *node.output)}
+    taken |= {i.name for i in graph.initializer} | {i.name for i in graph.input}
+    mapping: dict[str, str] = {}
+    for name in sorted(taken):
+        if ":" in name:
+            new = name.replace(":", "_")
+            while new in taken or new in mapping.values():
+                new += "_"
+            mapping[name] = new
+    if not mapping:
+        return model
+    for node in graph.node:
+        node.input[:] = [mapping.get(n, n) for n in node.input]
+        node.output[:] = [mapping.get(n, n) for n in node.output]
+    for info in (*graph.initializer, *graph.input, *graph.output, *graph.value_info):
+        info.name = mapping.get(info.name, info.name)
+    return model
+
+
+def attach_postprocess(network, cfg: PostprocessConfig, variant: str = NMS_ONNX):
+    """Append the post-processing graph to ``network`` (its ``conf``/``loc`` feed it).
+
+    The two graphs share exactly the tensor names ``conf`` and ``loc`` (every
+    post-processing name starts with ``pp_`` or is an output name), so merging is appending
+    nodes and initializers and replacing the outputs; ``onnx.compose`` would do the same but
+    runs the ONNX checker, which rejects the TensorRT plugin node of the EfficientNMS
+    variant. The stock-operator variant is checked here instead.
+    """
+    import onnx
+
+    opset = next(
+        (o.version for o in network.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET
+    )
+    post = build_postprocess_graph(cfg, variant, opset=opset, ir_version=network.ir_version)
+    clash = (
+        {n for node in network.graph.node for n in node.output}
+        | {i.name for i in network.graph.initializer}
+    ) & (
+        {n for node in post.graph.node for n in node.output}
+        | {i.name for i in post.graph.initializer}
+    )
+    if clash:
+        raise ExportError(f"network and post-processing share tensor names: {sorted(clash)[:3]}")
+    merged = onnx.ModelProto()
+    merged.CopyFrom(network)
+    graph = merged.graph
+    graph.node.extend(post.graph.node)
+    graph.initializer.extend(post.graph.initializer)
+    graph.value_info.extend(network.graph.output)  # conf/loc keep their shapes and types
+    del graph.output[:]
+    graph.output.extend(post.graph.output)
+    graph.name = "ssd_export"
+    merged.producer_name = "tlt_core.export"
+    if variant == NMS_ONNX:
+        onnx.checker.check_model(merged)
+    return merged
+
+
+def spec_hash(spec_text: str) -> str:
+    return hashlib.sha256(spec_text.encode("utf-8")).hexdigest()
+
+
+def set_metadata(model, values: Mapping[str, Any]) -> None:
+    """Store ``values`` as ``metadata_props`` (JSON-encoded, keys prefixed ``tlt.``)."""
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in values.items():
+        full_key = METADATA_PREFIX + key
+        text = value if isinstance(value, str) else json.dumps(value)
+        if full_key in existing:
+            existing[full_key].value = text
+        else:
+            prop = model.metadata_props.add()
+            prop.key, prop.value = full_key, text
+
+
+def get_metadata(model) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for prop in model.metadata_props:
+        if prop.key.startswith(METADATA_PREFIX):
+            key = prop.key[len(METADATA_PREFIX) :]
+            try:
+                out[key] = json.loads(prop.value)
+            except ValueError:
+                out[key] = prop.value
+    return out
+
+
+def export_model(
+    model,
+    *,
+    anchors: np.ndarray,
+    variances,
+    nms,
+    class_names,
+    image_mean_bgr,
+    spec_text: str = "",
+    variant: str = NMS_ONNX,
+    opset: int = DEFAULT_OPSET,
+) -> ExportedModel:
+    """Convert ``model`` and append post-processing; ``nms`` has the nms_config fields."""
+    from tlt_core.models.ssd import ssd_feature_map_sizes
+
+    network = keras_to_onnx(model, opset)
+    conf_dim = _conf_channels(network)
+    if conf_dim != len(class_names) + 1:
+        raise ExportError(
+            located(
+                f"the model outputs {conf_dim} classes (with background), the "
+                f"spec has {len(class_names)} + background",
+                field="dataset_config.target_class_mapping",
+            )
+        )
+    cfg = PostprocessConfig(
+        anchors=np.asarray(anchors, np.float32),
+        variances=tuple(float(v) for v in variances),
+        num_classes=conf_dim,
+        confidence_threshold=float(nms.confidence_threshold),
+        iou_threshold=float(nms.clustering_iou_threshold),
+        top_k=int(nms.top_k),
+    )
+    if cfg.num_anchors != _anchor_count(network):
+        raise ExportError(
+            f"{cfg.num_anchors} anchors for a model with {_anchor_count(network)} box predictions"
+        )
+    full = attach_postprocess(network, cfg, variant)
+    height, width, channels = (int(v) for v in model.inputs[0].shape[1:])
+    meta = {
+        "network": "ssd",
+        "class_names": list(class_names),
+        "num_classes": len(class_names),
+        "feature_map_sizes": [list(v) for v in ssd_feature_map_sizes(model)],
+        "input_shape_chw": [channels, height, width],
+        "input_name": INPUT_NAME,
+        "input_format": "BGR minus image_mean, NCHW float32",
+        "image_mean_bgr": [float(v) for v in image_mean_bgr],
+        "nms": {
+            "confidence_threshold": cfg.confidence_threshold,
+            "clustering_iou_threshold": cfg.iou_threshold,
+            "top_k": cfg.top_k,
+        },
+        "variances": list(cfg.variances),
+        "num_anchors": cfg.num_anchors,
+        "postprocess": variant,
+        "spec_sha256": spec_hash(spec_text),
+    }
+    set_metadata(network, meta)
+    set_metadata(full, meta)
+    return ExportedModel(network=network, full=full)
+
+
+def _output_dims(model, name: str) -> list[int | str]:
+    for out in model.graph.output:
+        if out.name == name:
+            return [
+                d.dim_value if d.HasField("dim_value") else d.dim_param
+                for d in out.type.tensor_type.shape.dim
+            ]
+    return []
+
+
+def _conf_channels(network) -> int:
+    dims = _output_dims(network, CONF_INPUT)
+    return int(dims[-1]) if dims and isinstance(dims[-1], int) else 0
+
+
+def _anchor_count(network) -> int:
+    dims = _output_dims(network, LOC_INPUT)
+    return int(dims[1]) if len(dims) == 3 and isinstance(dims[1], int) else -1
+
+
+def model_bytes(model) -> bytes:
+    return model.SerializeToString()
+
+
+def write_model(path: str | Path, model, key: str | None = None) -> Path:
+    """Write ``model`` atomically: plain ``.onnx``, or sealed ``.etlt`` under ``key``."""
+    from tlt_core.io_utils import atomic_path
+    from tlt_core.modelfile import KIND_ETLT, seal_bytes
+
+    path = Path(path)
+    data = model_bytes(model)
+    if path.suffix == ".etlt":
+        if not key:
+            raise ExportError(located("an .etlt output needs a key (-k)", path))
+        data = seal_bytes(data, key, kind=KIND_ETLT)
+    elif path.suffix != ".onnx":
+        raise ExportError(located("output must end in .etlt (sealed) or .onnx (plain)", path))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    log.info("wrote %s (%.1f MiB)", path, path.stat().st_size / 2**20)
+    return path
+
+
+def ort_session(model, providers: list[str] | None = None):
+    """An ONNX Runtime session for ``model`` (a ModelProto), quiet, without thread spinning.
+
+    Spinning worker threads (ONNX Runtime's default) make a session several times slower
+    when other processes share the CPU cores, as on CI machines and training nodes.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    available = ort.get_available_providers()
+    providers = providers or [
+        p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
+    ]
+    return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+
+
+def read_model(path: str | Path, key: str | None = None):
+    """Load an exported ``.onnx`` or ``.etlt`` (opened with ``key``) as an onnx.ModelProto."""
+    import onnx
+
+    from tlt_core.errors import ModelFileError
+    from tlt_core.modelfile import KIND_ETLT, open_bytes
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read: {error.strerror}") from None
+    if path.suffix == ".etlt":
+        data = open_bytes(data, key or "", kind=KIND_ETLT, source=str(path))
+    try:
+        return onnx.load_from_string(data)
+    except Exception as error:  # protobuf DecodeError and friends
+        raise ModelFileError(f"{path}: not an ONNX model ({error})") from None

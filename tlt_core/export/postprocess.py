@@ -1,0 +1,226 @@
+"""The post-processing graph appended to the exported network: softmax, box decode, NMS.
+
+Built with ``onnx.helper`` from stock operators only, then merged onto the raw network
+(inputs ``conf`` logits [B, A, C+1] and ``loc`` encoded offsets [B, A, 4]). Outputs, in this
+order (the layout of TensorRT's BatchedNMS plugin, which DeepStream's
+``NvDsInferParseCustomBatchedNMSTLT`` parser reads)::
+
+    num_detections    int32   [B, 1]     valid rows of the three tensors below
+    detection_boxes   float32 [B, K, 4]  x1, y1, x2, y2 normalised to the network input (0..1)
+    detection_scores  float32 [B, K]     softmax score, descending
+    detection_classes float32 [B, K]     model class index (1..C; 0 = background never kept)
+
+K = min(top_k, C * A). Rows at or after ``num_detections`` are padding: score 0, class 0,
+box zeros. NMS is per class (ONNX ``NonMaxSuppression``): boxes with score >
+confidence_threshold, greedy suppression of IoU > clustering_iou_threshold, at most top_k
+per class, then the top_k best over all classes of the image.
+
+The TensorRT-only variant replaces the NMS part with the stock ``EfficientNMS_TRT`` plugin
+(no OSS build) and casts its int32 classes to float, so both variants have one layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CONF_INPUT = "conf"
+LOC_INPUT = "loc"
+OUTPUT_NAMES = ("num_detections", "detection_boxes", "detection_scores", "detection_classes")
+NMS_ONNX = "onnx"
+NMS_EFFICIENT_TRT = "efficient_nms_trt"
+NMS_VARIANTS = (NMS_ONNX, NMS_EFFICIENT_TRT)
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    anchors: np.ndarray  # [A, 4] normalised (cx, cy, w, h), tlt_core.boxes.anchors order
+    variances: tuple[float, float, float, float]
+    num_classes: int  # including background (the last dim of conf)
+    confidence_threshold: float
+    iou_threshold: float
+    top_k: int
+
+    @property
+    def num_anchors(self) -> int:
+        return int(self.anchors.shape[0])
+
+    @property
+    def keep(self) -> int:
+        return min(self.top_k, (self.num_classes - 1) * self.num_anchors)
+
+
+def _const(name: str, value, dtype=np.float32):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def _decode_nodes(cfg: PostprocessConfig):
+    """Box decode (inverse of the SSD centre-size coding) to normalised corners ``pp_boxes``."""
+    from onnx import helper
+
+    anchors = cfg.anchors.astype(np.float32)
+    inits = [
+        _const("pp_variances", np.asarray(cfg.variances, np.float32).reshape(1, 1, 4)),
+        _const("pp_anchor_cxy", anchors[None, :, :2]),
+        _const("pp_anchor_wh", anchors[None, :, 2:]),
+        _const("pp_half", 0.5),
+        _const("pp_split", [2, 2], np.int64),
+    ]
+    nodes = [
+        helper.make_node("Mul", [LOC_INPUT, "pp_variances"], ["pp_scaled"]),
+        helper.make_node("Split", ["pp_scaled", "pp_split"], ["pp_txy", "pp_twh"], axis=2),
+        helper.make_node("Mul", ["pp_txy", "pp_anchor_wh"], ["pp_dxy"]),
+        helper.make_node("Add", ["pp_dxy", "pp_anchor_cxy"], ["pp_cxy"]),
+        helper.make_node("Exp", ["pp_twh"], ["pp_ewh"]),
+        helper.make_node("Mul", ["pp_ewh", "pp_anchor_wh"], ["pp_wh"]),
+        helper.make_node("Mul", ["pp_wh", "pp_half"], ["pp_half_wh"]),
+        helper.make_node("Sub", ["pp_cxy", "pp_half_wh"], ["pp_xy1"]),
+        helper.make_node("Add", ["pp_cxy", "pp_half_wh"], ["pp_xy2"]),
+        helper.make_node("Concat", ["pp_xy1", "pp_xy2"], ["pp_boxes"], axis=2),
+        helper.make_node("Softmax", [CONF_INPUT], ["pp_scores"], axis=-1),
+    ]
+    return nodes, inits
+
+
+def _onnx_nms_nodes(cfg: PostprocessConfig):
+    """Per-class NonMaxSuppression, then the top K of each image packed into fixed tensors."""
+    from onnx import TensorProto, helper
+
+    a, c = cfg.num_anchors, cfg.num_classes - 1
+    inits = [
+        _const("pp_max_per_class", [cfg.top_k], np.int64),
+        _const("pp_iou", [cfg.iou_threshold]),
+        _const("pp_score_thr", [cfg.confidence_threshold]),
+        _const("pp_fg_start", [1], np.int64),
+        _const("pp_fg_end", [cfg.num_classes], np.int64),
+        _const("pp_axis2", [2], np.int64),
+        _const("pp_axis0", [0], np.int64),
+        _const("pp_num_anchors", a, np.int64),
+        _const("pp_flat_width", [c * a], np.int64),
+        _const("pp_col_b", [0], np.int64),
+        _const("pp_col_c", [1], np.int64),
+        _const("pp_col_end", [3], np.int64),
+        _const("pp_axis1", [1], np.int64),
+        _const("pp_k", [cfg.keep], np.int64),
+        _const("pp_zero", 0.0),
+        _const("pp_one_i64", 1, np.int64),
+        _const("pp_last", [-1], np.int64),
+        _const("pp_split11", [1, 1], np.int64),
+    ]
+    n = helper.make_node
+    nodes = [
+        # Foreground scores, class-major for NonMaxSuppression: [B, C, A].
+        n("Slice", ["pp_scores", "pp_fg_start", "pp_fg_end", "pp_axis2"], ["pp_fg"]),
+        n("Transpose", ["pp_fg"], ["pp_fg_cmajor"], perm=[0, 2, 1]),
+        n(
+            "NonMaxSuppression",
+            ["pp_boxes", "pp_fg_cmajor", "pp_max_per_class", "pp_iou", "pp_score_thr"],
+            ["pp_selected"],
+            center_point_box=0,
+        ),
+        n("GatherND", ["pp_fg_cmajor", "pp_selected"], ["pp_sel_scores"]),
+        # Scatter the kept scores into a dense [B, C*A] map (-1 elsewhere) and take its top K.
+        n("Slice", ["pp_selected", "pp_col_b", "pp_col_c", "pp_axis1"], ["pp_sel_b"]),
+        n("Slice", ["pp_selected", "pp_col_c", "pp_col_end", "pp_axis1"], ["pp_sel_ca"]),
+        n("Split", ["pp_sel_ca", "pp_split11"], ["pp_sel_c", "pp_sel_a"], axis=1),
+        n("Mul", ["pp_sel_c", "pp_num_anchors"], ["pp_sel_c_off"]),
+        n("Add", ["pp_sel_c_off", "pp_sel_a"], ["pp_sel_flat"]),
+        n("Concat", ["pp_sel_b", "pp_sel_flat"], ["pp_scatter_idx"], axis=1),
+        n("Shape", [CONF_INPUT], ["pp_conf_shape"]),
+        n("Slice", ["pp_conf_shape", "pp_axis0", "pp_axis1", "pp_axis0"], ["pp_batch"]),
+        n("Concat", ["pp_batch", "pp_flat_width"], ["pp_dense_shape"], axis=0),
+        n(
+            "ConstantOfShape",
+            ["pp_dense_shape"],
+            ["pp_dense_init"],
+            value=helper.make_tensor("pp_minus_one", TensorProto.FLOAT, [1], [-1.0]),
+        ),
+        n("ScatterND", ["pp_dense_init", "pp_scatter_idx", "pp_sel_scores"], ["pp_dense"]),
+        n(
+            "TopK",
+            ["pp_dense", "pp_k"],
+            ["pp_top_scores", "pp_top_idx"],
+            axis=1,
+            largest=1,
+            sorted=1,
+        ),
+        n("GreaterOrEqual", ["pp_top_scores", "pp_zero"], ["pp_valid"]),
+        n("Cast", ["pp_valid"], ["pp_valid_i32"], to=TensorProto.INT32),
+        n("ReduceSum", ["pp_valid_i32", "pp_axis1"], ["num_detections"], keepdims=1),
+        n("Where", ["pp_valid", "pp_top_scores", "pp_zero"], ["detection_scores"]),
+        # Flat index -> (class, anchor); classes are model indices (background = 0).
+        n("Div", ["pp_top_idx", "pp_num_anchors"], ["pp_top_c"]),
+        n("Mod", ["pp_top_idx", "pp_num_anchors"], ["pp_top_a"]),
+        n("Add", ["pp_top_c", "pp_one_i64"], ["pp_top_cls"]),
+        n("Cast", ["pp_top_cls"], ["pp_top_cls_f"], to=TensorProto.FLOAT),
+        n("Where", ["pp_valid", "pp_top_cls_f", "pp_zero"], ["detection_classes"]),
+        n("Unsqueeze", ["pp_top_a", "pp_last"], ["pp_top_a_idx"]),
+        n("GatherND", ["pp_boxes", "pp_top_a_idx"], ["pp_top_boxes"], batch_dims=1),
+        n("Unsqueeze", ["pp_valid", "pp_last"], ["pp_valid_box"]),
+        n("Where", ["pp_valid_box", "pp_top_boxes", "pp_zero"], ["detection_boxes"]),
+    ]
+    return nodes, inits
+
+
+def _efficient_nms_nodes(cfg: PostprocessConfig):
+    """TensorRT's stock EfficientNMS_TRT plugin (TensorRT >= 8.0; no ONNX Runtime kernel)."""
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node(
+            "EfficientNMS_TRT",
+            ["pp_boxes", "pp_scores"],
+            ["num_detections", "detection_boxes", "detection_scores", "pp_classes_i32"],
+            name="efficient_nms",
+            plugin_version="1",
+            background_class=0,
+            max_output_boxes=cfg.keep,
+            score_threshold=cfg.confidence_threshold,
+            iou_threshold=cfg.iou_threshold,
+            score_activation=0,
+            box_coding=0,
+        ),
+        helper.make_node("Cast", ["pp_classes_i32"], ["detection_classes"], to=TensorProto.FLOAT),
+    ]
+    return nodes, []
+
+
+def build_postprocess_graph(
+    cfg: PostprocessConfig, variant: str = NMS_ONNX, opset: int = 17, ir_version: int = 8
+):
+    """The post-processing model: inputs ``conf``, ``loc``; outputs :data:`OUTPUT_NAMES`."""
+    from onnx import TensorProto, helper
+
+    if variant not in NMS_VARIANTS:
+        raise ValueError(f"unknown NMS variant {variant!r}; one of {NMS_VARIANTS}")
+    decode, decode_inits = _decode_nodes(cfg)
+    nms, nms_inits = (_onnx_nms_nodes if variant == NMS_ONNX else _efficient_nms_nodes)(cfg)
+    a, k = cfg.num_anchors, cfg.keep
+    graph = helper.make_graph(
+        decode + nms,
+        f"ssd_postprocess_{variant}",
+        inputs=[
+            helper.make_tensor_value_info(
+                CONF_INPUT, TensorProto.FLOAT, ["batch", a, cfg.num_classes]
+            ),
+            helper.make_tensor_value_info(LOC_INPUT, TensorProto.FLOAT, ["batch", a, 4]),
+        ],
+        outputs=[
+            helper.make_tensor_value_info("num_detections", TensorProto.INT32, ["batch", 1]),
+            helper.make_tensor_value_info("detection_boxes", TensorProto.FLOAT, ["batch", k, 4]),
+            helper.make_tensor_value_info("detection_scores", TensorProto.FLOAT, ["batch", k]),
+            helper.make_tensor_value_info("detection_classes", TensorProto.FLOAT, ["batch", k]),
+        ],
+        initializer=decode_inits + nms_inits,
+    )
+    # An explicit IR version: onnx.compose needs it equal to the network's, and ONNX
+    # Runtime rejects IR versions newer than it knows.
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="tlt_core.export.postprocess",
+        ir_version=ir_version,
+    )
