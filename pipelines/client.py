@@ -1,14 +1,20 @@
 """Submit runs and recurring runs to a Kubeflow Pipelines endpoint (``kfp.Client``).
 
-The SDK is pinned to the KFP 2.x backend this project is deployed with (see pyproject.toml);
-``submit`` warns when the backend reports another major version.
+The SDK is pinned (pyproject.toml: ``kfp>=2.9,<2.18``) to the KFP 2.x backends this project
+is deployed with; the IR it compiles is the v2 pipeline spec those backends accept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import logging
 import subprocess
 import tempfile
+import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from components.secrets import SecretNames
@@ -34,16 +40,63 @@ def git_commit(repo_dir: str | Path = ".") -> str:
 
 
 def run_name(pipeline: str, commit: str) -> str:
-    return f"{pipeline.replace('_', '-')}-{commit[:12]}"
+    """``train-deploy-<sha12>``; a refresh also gets the UTC time (it reruns one commit)."""
+    name = f"{pipeline.replace('_', '-')}-{commit[:12]}"
+    if pipeline == "calibration_refresh":
+        name += time.strftime("-%Y%m%d-%H%M%S", time.gmtime())
+    return name
+
+
+@contextlib.contextmanager
+def _quiet_sdk() -> Iterator[None]:
+    """The SDK prints UI links to stdout, where scripts read the run id: log them instead.
+    Also drop the FutureWarning every ``kfp.Client()`` emits."""
+    printed = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
+            warnings.filterwarnings("ignore", "This client only works", FutureWarning)
+            yield
+    finally:
+        for line in printed.getvalue().splitlines():
+            if line.strip():
+                log.info("kfp: %s", line.strip())
+
+
+def _describe(error: Exception) -> str:
+    """One line for an SDK error (``ApiException`` text spans lines and dumps headers)."""
+    from kfp_server_api.exceptions import ApiException
+    from urllib3.exceptions import MaxRetryError
+
+    text = str(error)
+    if isinstance(error, MaxRetryError):  # the pool's text repeats the host and query
+        text = str(error.reason)
+    if isinstance(error, ApiException) and error.status:
+        text = f"HTTP {error.status} {error.reason}"
+        try:
+            message = json.loads(error.body or "{}").get("message", "")
+        except (ValueError, AttributeError):
+            message = error.body if isinstance(error.body, str) else ""
+        if message:
+            text += f": {message}"
+    return " ".join(text.split())
 
 
 def connect(host: str, namespace: str | None = None, token: str | None = None):
     import kfp
 
     try:
-        return kfp.Client(host=host, namespace=namespace, existing_token=token)
+        with _quiet_sdk():
+            return kfp.Client(host=host, namespace=namespace, existing_token=token)
     except Exception as error:  # kfp raises plain exceptions for connection problems
-        raise PipelineError(f"{host}: cannot reach the KFP API: {error}") from None
+        raise PipelineError(f"{host}: cannot reach the KFP API: {_describe(error)}") from None
+
+
+def _caching(pipeline: str) -> bool | None:
+    """The SDK's run-wide caching override. None keeps the per-task settings compiled into
+    the IR (True would force caching on for every root task, undoing any task compiled
+    with caching off); calibration_refresh must never reuse a cached step, because its
+    inputs look the same every night while the images behind them change."""
+    return False if pipeline == "calibration_refresh" else None
 
 
 def _compiled(
@@ -71,16 +124,19 @@ def submit(
     with tempfile.TemporaryDirectory() as tmp:
         package = _compiled(pipeline, targets_file, secrets, Path(tmp))
         try:
-            run = client.create_run_from_pipeline_package(
-                str(package),
-                arguments=arguments,
-                run_name=run_name(pipeline, commit),
-                experiment_name=experiment or f"tlt-{pipeline.replace('_', '-')}",
-                namespace=namespace,
-                enable_caching=pipeline != "calibration_refresh",
-            )
+            with _quiet_sdk():
+                run = client.create_run_from_pipeline_package(
+                    str(package),
+                    arguments=arguments,
+                    run_name=run_name(pipeline, commit),
+                    experiment_name=experiment or f"tlt-{pipeline.replace('_', '-')}",
+                    namespace=namespace,
+                    enable_caching=_caching(pipeline),
+                )
         except Exception as error:
-            raise PipelineError(f"{host}: submitting {pipeline} failed: {error}") from None
+            raise PipelineError(
+                f"{host}: submitting {pipeline} failed: {_describe(error)}"
+            ) from None
     log.info("submitted %s as run %s", pipeline, run.run_id)
     return run.run_id
 
@@ -105,20 +161,23 @@ def schedule(
     with tempfile.TemporaryDirectory() as tmp:
         package = _compiled(pipeline, targets_file, secrets, Path(tmp))
         try:
-            exp = client.create_experiment(
-                experiment or f"tlt-{pipeline.replace('_', '-')}", namespace=namespace
-            )
-            job = client.create_recurring_run(
-                experiment_id=exp.experiment_id,
-                job_name=job_name,
-                cron_expression=cron,
-                max_concurrency=max_concurrency,
-                no_catchup=True,
-                pipeline_package_path=str(package),
-                params=arguments,
-                enable_caching=pipeline != "calibration_refresh",
-            )
+            with _quiet_sdk():
+                exp = client.create_experiment(
+                    experiment or f"tlt-{pipeline.replace('_', '-')}", namespace=namespace
+                )
+                job = client.create_recurring_run(
+                    experiment_id=exp.experiment_id,
+                    job_name=job_name,
+                    cron_expression=cron,
+                    max_concurrency=max_concurrency,
+                    no_catchup=True,
+                    pipeline_package_path=str(package),
+                    params=arguments,
+                    enable_caching=_caching(pipeline),
+                )
         except Exception as error:
-            raise PipelineError(f"{host}: scheduling {pipeline} failed: {error}") from None
+            raise PipelineError(
+                f"{host}: scheduling {pipeline} failed: {_describe(error)}"
+            ) from None
     log.info("scheduled %s (%s) as recurring run %s", pipeline, cron, job.recurring_run_id)
     return job.recurring_run_id
