@@ -1,0 +1,132 @@
+"""``tlt ssd prune``: remove low-norm filters from a trained model (TLT 3.0 "Pruning the
+Model")."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from tlt_core.cli.ssd_train import add_gpu_index
+    from tlt_core.prune.criteria import EQUALIZATION_CRITERIA, NORMALIZERS  # numpy only
+
+    parser = subparsers.add_parser(
+        "prune",
+        help="prune an SSD model (remove low-norm filters)",
+        description="Rank each convolution's filters by the L2 norm of their kernels, "
+        "normalised per layer, and keep those above the threshold (rounded up to the "
+        "granularity, at least --min_num_filters). Layers joined by element-wise ops or "
+        "depthwise convolutions keep the same channels. Retrain the pruned model with "
+        "`tlt ssd train -m PRUNED` (or training_config.pruned_model_path).",
+    )
+    parser.add_argument(
+        "-m",
+        "--pretrained_model",
+        "--pretrained-model",
+        dest="model",
+        required=True,
+        help="the .tlt model to prune (local or s3://)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output_file",
+        "--output-file",
+        dest="output_file",
+        required=True,
+        help="where to write the pruned .tlt (local or s3://)",
+    )
+    parser.add_argument("-k", "--key", required=True, help="encryption key of the .tlt models")
+    parser.add_argument(
+        "-n",
+        "--normalizer",
+        choices=NORMALIZERS,
+        default="max",
+        help="max: divide each norm by the layer's largest; L2: by the L2 norm of the "
+        "layer's norms (default: max)",
+    )
+    parser.add_argument(
+        "-eq",
+        "--equalization_criterion",
+        "--equalization-criterion",
+        dest="equalization_criterion",
+        choices=EQUALIZATION_CRITERIA,
+        default="union",
+        help="how layers that must keep the same channels combine their scores (default: union)",
+    )
+    parser.add_argument(
+        "-pg",
+        "--pruning_granularity",
+        "--pruning-granularity",
+        dest="pruning_granularity",
+        type=int,
+        default=8,
+        help="kept filter counts are multiples of this (default: 8)",
+    )
+    parser.add_argument(
+        "-pth",
+        "--pruning_threshold",
+        "--pruning-threshold",
+        dest="pruning_threshold",
+        type=float,
+        default=0.1,
+        help="threshold on the normalised norm (default: 0.1)",
+    )
+    parser.add_argument(
+        "-nf",
+        "--min_num_filters",
+        "--min-num-filters",
+        dest="min_num_filters",
+        type=int,
+        default=16,
+        help="minimum number of filters kept per layer (default: 16)",
+    )
+    parser.add_argument(
+        "-el",
+        "--excluded_layers",
+        "--excluded-layers",
+        dest="excluded_layers",
+        nargs="*",
+        default=[],
+        metavar="LAYER",
+        help="layers whose filters are kept (names, space or comma separated)",
+    )
+    add_gpu_index(parser, many=False)
+    parser.add_argument(
+        "--log_file",
+        "--log-file",
+        dest="log_file",
+        default=None,
+        help="also write the log to this file",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlt_core.cli._common import add_log_file
+    from tlt_core.cli.ssd_train import select_gpus
+
+    select_gpus(args.gpu_index)
+    add_log_file(args.log_file)
+
+    from tlt_core.stages.prune import prune, split_layer_names
+    from tlt_core.storage import PathResolver
+
+    with PathResolver() as paths:
+        model = paths.input(args.model)
+        output = paths.output(args.output_file)
+        result = prune(
+            model,
+            output,
+            args.key,
+            normalizer=args.normalizer,
+            equalization=args.equalization_criterion,
+            granularity=args.pruning_granularity,
+            threshold=args.pruning_threshold,
+            min_filters=args.min_num_filters,
+            excluded_layers=split_layer_names(args.excluded_layers),
+        )
+    print(result.summary())
+    return 0

@@ -1,0 +1,149 @@
+"""Decide which filters a model keeps (``plan_pruning``) and build the smaller model
+(``prune_model``).
+
+The decision is per group of tied channel spaces (``tlt_core.prune.graph``): every producer
+of a group scores its filters (``tlt_core.prune.criteria``), the equalisation criterion
+combines the scores, and the group keeps the same channel indices in every member.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tlt_core.errors import UsageError
+from tlt_core.prune import criteria
+from tlt_core.prune.graph import ChannelGraph, analyse_channels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """``tlt ssd prune``'s knobs (000 defaults)."""
+
+    normalizer: str = "max"
+    equalization: str = "union"
+    granularity: int = 8
+    threshold: float = 0.1
+    min_filters: int = 16
+    excluded_layers: tuple[str, ...] = ()
+
+    def validate(self) -> PruneSettings:
+        if self.normalizer not in criteria.NORMALIZERS:
+            raise UsageError(
+                f"-n/--normalizer: {self.normalizer!r} is not one of "
+                f"{', '.join(criteria.NORMALIZERS)}"
+            )
+        if self.equalization not in criteria.EQUALIZATION_CRITERIA:
+            raise UsageError(
+                f"-eq/--equalization_criterion: {self.equalization!r} is not one of "
+                f"{', '.join(criteria.EQUALIZATION_CRITERIA)}"
+            )
+        if int(self.granularity) < 1:
+            raise UsageError(f"-pg/--pruning_granularity must be >= 1, got {self.granularity}")
+        if not np.isfinite(self.threshold) or self.threshold < 0:
+            raise UsageError(f"-pth/--pruning_threshold must be >= 0, got {self.threshold}")
+        if int(self.min_filters) < 0:
+            raise UsageError(f"-nf/--min_num_filters must be >= 0, got {self.min_filters}")
+        return self
+
+
+@dataclass(frozen=True)
+class LayerPruning:
+    """One producer's filter count before and after, and why it was left whole."""
+
+    name: str
+    filters_before: int
+    filters_after: int
+    group: tuple[str, ...]  # the producers that keep the same channels (itself included)
+    kept_whole_because: str | None = None
+
+
+@dataclass
+class PrunePlan:
+    graph: ChannelGraph
+    settings: PruneSettings
+    kept: dict[int, np.ndarray] = field(default_factory=dict)  # group root -> kept indices
+    per_layer: list[LayerPruning] = field(default_factory=list)
+
+    def kept_in_space(self, space_id: int) -> np.ndarray:
+        kept = self.kept.get(self.graph.group_of(space_id))
+        return np.arange(self.graph.spaces[space_id].size) if kept is None else kept
+
+    def channel_indices(self, spaces: Iterable[int]) -> np.ndarray:
+        """Indices kept along a tensor's channel axis made of ``spaces`` side by side."""
+        parts, offset = [], 0
+        for space_id in spaces:
+            parts.append(self.kept_in_space(space_id) + offset)
+            offset += self.graph.spaces[space_id].size
+        return np.concatenate(parts) if parts else np.zeros((0,), np.int64)
+
+    def filters_after(self, layer_name: str) -> int | None:
+        record = self.graph.layers.get(layer_name)
+        if record is None or record.output is None:
+            return None
+        return int(self.kept_in_space(record.output).size)
+
+
+def producer_scores(model, graph: ChannelGraph, producer: str, normalizer: str) -> np.ndarray:
+    """Normalised L2 norms of ``producer``'s output filters."""
+    layer = model.get_layer(producer)
+    kernel = next(v for v in layer.weights if v.name.split("/")[-1] == "kernel")
+    out_axis = -2 if graph.layers[producer].transpose else -1
+    norms = criteria.filter_norms(np.asarray(kernel.numpy()), out_axis)
+    return criteria.normalize(norms, normalizer)
+
+
+def plan_pruning(model, settings: PruneSettings, *, protected: Iterable[str] = ()) -> PrunePlan:
+    """Which channels each group keeps. ``protected``: layers kept whole besides
+    ``settings.excluded_layers`` (the SSD heads)."""
+    settings.validate()
+    excluded = set(settings.excluded_layers) | set(protected)
+    graph = analyse_channels(model, excluded)
+    plan = PrunePlan(graph, settings)
+    for root, members in sorted(graph.groups().items()):
+        producers = graph.producers(members)
+        if not producers:
+            continue
+        blocker = graph.group_blocker(members)
+        size = graph.spaces[root].size
+        if blocker is None:
+            scores = [producer_scores(model, graph, p, settings.normalizer) for p in producers]
+            score = criteria.equalize(scores, settings.equalization)
+            kept = criteria.select_filters(
+                score, settings.threshold, int(settings.granularity), int(settings.min_filters)
+            )
+            if kept.size < size:
+                plan.kept[root] = kept
+        after = size if blocker else int(plan.kept_in_space(root).size)
+        for producer in producers:
+            plan.per_layer.append(LayerPruning(producer, size, after, tuple(producers), blocker))
+    order = {layer.name: i for i, layer in enumerate(model.layers)}
+    plan.per_layer.sort(key=lambda p: order.get(p.name, len(order)))
+    return plan
+
+
+def prune_model(model, settings: PruneSettings, *, protected: Iterable[str] = ()):
+    """``(pruned keras.Model, PrunePlan)``: the model rebuilt with the kept filters only."""
+    from tlt_core.prune.rebuild import rebuild_pruned
+
+    plan = plan_pruning(model, settings, protected=protected)
+    pruned = rebuild_pruned(model, plan)
+    for layer in plan.per_layer:
+        if layer.filters_after != layer.filters_before:
+            log.debug("%s: %d -> %d filters", layer.name, layer.filters_before, layer.filters_after)
+    return pruned, plan
+
+
+__all__ = [
+    "LayerPruning",
+    "PrunePlan",
+    "PruneSettings",
+    "plan_pruning",
+    "producer_scores",
+    "prune_model",
+]

@@ -1,0 +1,133 @@
+"""Stage ``tlt ssd prune``: remove low-norm filters from a trained SSD ``.tlt``.
+
+TLT 3.0 (000, "Pruning the Model"): filters are ranked by the L2 norm of their kernels,
+normalised per layer, and kept above a threshold (rounded up to the pruning granularity, at
+least ``min_num_filters``); layers joined by element-wise ops or depthwise convolutions keep
+the same channels, chosen with the equalisation criterion. The SSD predictor heads
+(``ssd_conf_*``, ``ssd_loc_*``) keep their filters (their count is the anchors x classes
+layout), as do ``excluded_layers``; their input channels are still cut to match.
+
+The output is a sealed ``.tlt`` with the pruned architecture; its metadata is the input's
+(spec text, class names, anchors, input shape) with ``pruned: true``, so ``tlt ssd train
+-m pruned.tlt`` (or ``training_config.pruned_model_path``) retrains it with its new shape.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tlt_core.errors import UsageError
+from tlt_core.prune.pruner import LayerPruning, PruneSettings
+
+log = logging.getLogger(__name__)
+
+# Predictor heads ssd_conf_{i} / ssd_loc_{i}: their filter counts are n_boxes x (classes + 1)
+# and n_boxes x 4.
+HEAD_PATTERN = re.compile(r"ssd_(conf|loc)_\d+")
+# Keys of the source metadata that describe the training run, not the pruned model.
+_RUN_KEYS = ("epoch", "step")
+
+
+@dataclass
+class PruneResult:
+    output_path: Path
+    params_before: int
+    params_after: int
+    ratio: float  # parameters kept / parameters before (TLT's "Pruning ratio")
+    per_layer: list[LayerPruning] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"Pruning ratio: {self.ratio:.4f} ({self.params_after:,} of "
+            f"{self.params_before:,} parameters kept)"
+        )
+
+
+def head_layers(model) -> list[str]:
+    """The SSD predictor heads of ``model`` (kept whole)."""
+    return [layer.name for layer in model.layers if HEAD_PATTERN.fullmatch(layer.name)]
+
+
+def check_excluded(names: Iterable[str], model, model_path: str | Path) -> tuple[str, ...]:
+    """The excluded layer names, or UsageError naming an unknown one and its close matches."""
+    known = [layer.name for layer in model.layers]
+    known_set = set(known)
+    for name in names:
+        if name not in known_set:
+            close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+            hint = f"; close matches: {', '.join(close)}" if close else ""
+            raise UsageError(
+                f"-el/--excluded_layers: {model_path} has no layer named {name!r}{hint}"
+            )
+    return tuple(names)
+
+
+def split_layer_names(values: Sequence[str] | None) -> tuple[str, ...]:
+    """``-el a b`` and ``-el a,b`` (TLT accepted both) as one tuple of names."""
+    names: list[str] = []
+    for value in values or ():
+        names.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(names)
+
+
+def pruned_metadata(meta: dict[str, Any], settings: PruneSettings, before: int, after: int):
+    """The source metadata marked pruned, with what pruning did (for provenance)."""
+    out = {k: v for k, v in meta.items() if k not in _RUN_KEYS}
+    out["pruned"] = True
+    out["prune"] = {
+        "normalizer": settings.normalizer,
+        "equalization_criterion": settings.equalization,
+        "pruning_granularity": int(settings.granularity),
+        "pruning_threshold": float(settings.threshold),
+        "min_num_filters": int(settings.min_filters),
+        "excluded_layers": list(settings.excluded_layers),
+        "params_before": int(before),
+        "params_after": int(after),
+        "source_epoch": meta.get("epoch"),
+    }
+    return out
+
+
+def prune(
+    model_path: str | Path,
+    output_path: str | Path,
+    key: str,
+    *,
+    normalizer: str = "max",
+    equalization: str = "union",
+    granularity: int = 8,
+    threshold: float = 0.1,
+    min_filters: int = 16,
+    excluded_layers: Sequence[str] = (),
+) -> PruneResult:
+    """Prune the SSD in ``model_path`` and write the result to ``output_path`` (sealed)."""
+    settings = PruneSettings(
+        normalizer=normalizer,
+        equalization=equalization,
+        granularity=int(granularity),
+        threshold=float(threshold),
+        min_filters=int(min_filters),
+        excluded_layers=tuple(excluded_layers),
+    ).validate()
+
+    from tlt_core.modelfile import load_model, save_model
+    from tlt_core.models.ssd import count_params
+    from tlt_core.prune.pruner import prune_model
+
+    model, meta = load_model(model_path, key)
+    check_excluded(settings.excluded_layers, model, model_path)
+    pruned, plan = prune_model(model, settings, protected=head_layers(model))
+    before, after = count_params(model), count_params(pruned)
+    for layer in plan.per_layer:
+        if layer.filters_after != layer.filters_before:
+            log.info("%s: %d -> %d filters", layer.name, layer.filters_before, layer.filters_after)
+    save_model(output_path, pruned, key, pruned_metadata(meta, settings, before, after))
+    result = PruneResult(Path(output_path), before, after, after / before, plan.per_layer)
+    log.info("%s", result.summary())
+    return result
