@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +98,8 @@ def run_local(
     min_map: float = 0.3,
     max_map_drop: float = 0.1,
     prune_threshold: float = 0.1,
+    cal_batches: int = 4,
+    cal_batch_size: int = 8,
 ) -> LocalRunResult:
     from kfp import local
 
@@ -124,6 +127,11 @@ def run_local(
     model_version = model_version or time.strftime("local-%Y%m%d-%H%M%S")
 
     os.environ["TLT_MODEL_KEY"] = key  # the component reads it as it would from a Secret
+    # Locally, images, resources, node selectors and tolerations are not applied: say it
+    # once instead of one warning per task.
+    log.info("kfp.local: container images, resources and node pools apply on a cluster only")
+    warnings.filterwarnings("ignore", message=r".*no effect in the current local runner")
+    warnings.filterwarnings("ignore", message=r".*non-Python base image")
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(output_dir / "kfp"),
@@ -140,6 +148,8 @@ def run_local(
             min_map=min_map,
             max_map_drop=max_map_drop,
             prune_threshold=prune_threshold,
+            cal_batches=cal_batches,
+            cal_batch_size=cal_batch_size,
             require_tensorrt=require_tensorrt,
         )
     except Exception as error:  # kfp.local raises RuntimeError naming the failed task

@@ -39,6 +39,14 @@ def _workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="tlt-task-"))
 
 
+def _named(artifact_path: str, suffix: str) -> Path:
+    """The artifact under a name with ``suffix``: KFP artifact files have no extension, and
+    the model readers pick the format by it (.tlt, .onnx)."""
+    link = _workdir() / f"model{suffix}"
+    link.symlink_to(Path(artifact_path).absolute())
+    return link
+
+
 def _write_spec(text: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -141,7 +149,9 @@ def run_train(
 
     work = _workdir()
     overrides = (
-        {"training_config.pruned_model_path": pruned_model_path} if pruned_model_path else None
+        {"training_config.pruned_model_path": str(_named(pruned_model_path, ".tlt"))}
+        if pruned_model_path
+        else None
     )
     spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work, overrides)
     result = train(spec, work / "results", model_key(), gpus=gpus, use_amp=use_amp)
@@ -210,7 +220,7 @@ def run_evaluate(
 
     work = _workdir()
     spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work)
-    result = evaluate(model_path, spec, model_key(), output_dir=work / "evaluation")
+    result = evaluate(_named(model_path, ".tlt"), spec, model_key(), output_dir=work / "evaluation")
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     Path(report_path).write_text(_html_report(result, "SSD evaluation"))
     metrics = {"mAP": float(result.mAP)}
@@ -251,7 +261,7 @@ def run_prune(
 
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     return prune(
-        model_path,
+        _named(model_path, ".tlt"),
         output_path,
         model_key(),
         normalizer=normalizer,
@@ -275,7 +285,7 @@ def run_export(
     experiment = parse_experiment(spec_text, path="experiment_spec")
     spec = _write_spec(experiment.to_text(absolute_paths=True), work / "experiment_spec.txt")
     result = export(
-        model_path,
+        _named(model_path, ".tlt"),
         model_key(),
         spec,
         work / "model.onnx",
@@ -313,7 +323,12 @@ def run_calibrate(
     with PathResolver() as paths:
         images = paths.input(images_uri)
         result = calibrate(
-            onnx_path, spec, images, cache_out, batches=batches, batch_size=batch_size
+            _named(onnx_path, ".onnx"),
+            spec,
+            images,
+            cache_out,
+            batches=batches,
+            batch_size=batch_size,
         )
     return int(result.tensor_count)
 
@@ -345,7 +360,9 @@ def run_engine_builds(
             cal_cache=cache_path if precision == "int8" else None,
         )
         try:
-            result = build_engine(onnx_path, out / f"{precision}.engine", key=None, options=options)
+            result = build_engine(
+                _named(onnx_path, ".onnx"), out / f"{precision}.engine", key=None, options=options
+            )
         except EngineBuildError as error:
             if require_tensorrt:
                 raise
