@@ -416,7 +416,6 @@ ssd_config {{
   arch: "{arch}"
   nlayers: {nlayers}
   freeze_bn: false
-  freeze_blocks: 0
 }}
 training_config {{
   batch_size_per_gpu: {batch_size}

@@ -1,0 +1,128 @@
+"""Training throughput: the real input pipeline vs in-memory tensors, and peak memory.
+
+resnet18 SSD at 300x300, batch 16, on the generated sample data. The same compiled Keras
+training model is fed (a) by ``tlt_core.train.trainer.target_dataset`` (decode, augment,
+resize, encode targets: what ``tlt ssd train`` runs) and (b) by one batch of those tensors
+repeated from memory. Target: (a) no slower than 1.15x (b). Peak RSS of the process that ran
+both (a child process, so other benchmarks do not count): target <= 6 GiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import BenchRow
+
+BATCH = 16
+SIZE = 300
+
+
+def _fit_seconds(train_model, dataset, steps: int) -> float:
+    start = time.perf_counter()
+    train_model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+    return time.perf_counter() - start
+
+
+def child(work_dir: str, warmup: int, steps: int) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from tlt_core.boxes.anchors import generate_anchors
+    from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+    from tlt_core.models.loss import SsdLoss
+    from tlt_core.models.ssd import build_ssd, ssd_feature_map_sizes
+    from tlt_core.spec.experiment import load_experiment
+    from tlt_core.train import trainer
+
+    root = Path(work_dir)
+    generate_sample_data(root / "data", num_train=BATCH * 4, num_val=2, seed=0)
+    spec = root / "spec.txt"
+    spec.write_text(
+        sample_experiment_spec(
+            root / "data",
+            arch="resnet",
+            nlayers=18,
+            output_width=SIZE,
+            output_height=SIZE,
+            batch_size=BATCH,
+        )
+    )
+    experiment = load_experiment(spec)
+    keras.utils.set_random_seed(0)
+    model = build_ssd(experiment, len(experiment.class_names))
+    train_model = trainer.training_model(model)
+    train_model.compile(
+        optimizer=keras.optimizers.SGD(1e-3, momentum=trainer.MOMENTUM),
+        loss=SsdLoss(),
+        jit_compile=False,
+    )
+    anchors = generate_anchors(experiment.anchors, ssd_feature_map_sizes(model), (SIZE, SIZE))
+
+    def pipeline():
+        return trainer.target_dataset(
+            experiment,
+            anchors=anchors,
+            num_classes=len(experiment.class_names),
+            batch_size=BATCH,
+            seed=0,
+        ).repeat()
+
+    x, y = next(iter(pipeline()))
+    memory = tf.data.Dataset.from_tensors((x, y)).repeat()
+    _fit_seconds(train_model, memory, warmup)  # traces the train step
+    _fit_seconds(train_model, pipeline(), warmup)
+    t_memory = _fit_seconds(train_model, memory, steps)
+    t_pipeline = _fit_seconds(train_model, pipeline(), steps)
+    return {
+        "pipeline_ips": steps * BATCH / t_pipeline,
+        "memory_ips": steps * BATCH / t_memory,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+
+
+def run(quick: bool) -> list[BenchRow]:
+    warmup, steps = (2, 4) if quick else (3, 10)
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.bench_train", tmp, str(warmup), str(steps)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench_train child failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    slowdown = result["memory_ips"] / result["pipeline_ips"]
+    peak = result["peak_rss_mib"]
+    return [
+        BenchRow(
+            benchmark=f"train images/s, resnet18 {SIZE}x{SIZE} batch {BATCH}, input pipeline",
+            value=round(result["pipeline_ips"], 2),
+            unit="images/s",
+            baseline="same model fed in-memory tensors",
+            baseline_value=round(result["memory_ips"], 2),
+            ratio=round(slowdown, 3),
+            target="slowdown <= 1.15x",
+            ok=slowdown <= 1.15,
+        ),
+        BenchRow(
+            benchmark="peak RSS of that training process",
+            value=round(peak, 1),
+            unit="MiB",
+            target="<= 6144 MiB",
+            ok=peak <= 6144,
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    print(json.dumps(child(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))

@@ -1,0 +1,106 @@
+"""``tlt ssd evaluate``: the stage on a real (untrained) model, its reports and its errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tlt_core import modelfile
+from tlt_core.cli import main as cli_main
+from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+from tlt_core.errors import ModelFileError
+from tlt_core.inference_runner import KerasRunner, open_runner
+from tlt_core.models.ssd import build_ssd
+from tlt_core.spec.experiment import load_experiment
+from tlt_core.stages.evaluate import evaluate
+from tlt_core.train.trainer import model_metadata
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging():
+    """``tlt`` called in-process points the root logger at pytest's captured stderr."""
+    yield
+    logging.getLogger().handlers.clear()
+
+
+KEY = "eval-key"
+TINY = dict(arch="resnet", nlayers=10, output_width=64, output_height=64, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    generate_sample_data(root / "data", num_train=2, num_val=6, seed=3, width=160, height=120)
+    spec = root / "spec.txt"
+    spec.write_text(sample_experiment_spec(root / "data", **TINY))
+    experiment = load_experiment(spec)
+    keras.utils.set_random_seed(5)
+    model = build_ssd(experiment, len(experiment.class_names))
+    path = modelfile.save_model(root / "m.tlt", model, KEY, model_metadata(experiment, model))
+    return root, spec, experiment, model, path
+
+
+def test_evaluate_writes_reports_and_matches_validation(setup, tmp_path):
+    _root, spec, experiment, model, path = setup
+    result = evaluate(path, spec, KEY, output_dir=tmp_path / "out")
+    assert result.num_images == 6 and result.mode == "SAMPLE" and result.iou_threshold == 0.5
+    assert set(result.per_class_ap) == {"car", "cyclist", "pedestrian"}
+    assert 0.0 <= result.mAP <= 1.0 and "INTEGRATE" in result.other_mode_mAP
+    assert result.mAP == pytest.approx(np.mean(list(result.per_class_ap.values())))
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [
+        "pr_curve_car.png",
+        "pr_curve_cyclist.png",
+        "pr_curve_pedestrian.png",
+        "results.json",
+        "results.txt",
+    ]
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert summary["mAP"] == pytest.approx(result.mAP) and summary["model"] == str(path)
+    assert "mAP" in (tmp_path / "out" / "results.txt").read_text()
+    # The in-memory model over the same pipeline gives the same numbers (one code path).
+    from tlt_core.boxes.anchors import generate_anchors
+    from tlt_core.train.validation import validate_model
+
+    runner = KerasRunner(model)
+    anchors = generate_anchors(experiment.anchors, runner.feature_map_sizes, (64, 64))
+    again = validate_model(model, experiment, anchors=anchors)
+    assert again.mAP == pytest.approx(result.mAP)
+
+
+def test_runner_protocol(setup):
+    _, _, _experiment, _, path = setup
+    runner = open_runner(path, KEY)
+    assert runner.input_shape == (64, 64, 3) and runner.num_classes == 3
+    conf, loc = runner.predict(np.zeros((2, 64, 64, 3), np.float32))
+    assert conf.shape[0] == 2 and conf.shape[-1] == 4 and loc.shape[-1] == 4
+    np.testing.assert_allclose(conf.sum(-1), 1.0, rtol=1e-5)
+    with pytest.raises(ModelFileError, match="unsupported model file type"):
+        open_runner(path.with_suffix(".bin"), KEY)
+
+
+def test_mismatched_spec_and_wrong_key(setup, tmp_path):
+    root, _, _, _, path = setup
+    other = tmp_path / "spec96.txt"
+    other.write_text(sample_experiment_spec(root / "data", **{**TINY, "output_width": 96}))
+    with pytest.raises(ModelFileError, match="does not match"):
+        evaluate(path, other, KEY)
+    with pytest.raises(ModelFileError, match="wrong key"):
+        evaluate(path, other, "nope")
+
+
+def test_cli_one_line_errors(setup, capsys):
+    _, spec, _, _, path = setup
+    code = cli_main(["ssd", "evaluate", "-m", str(path), "-e", str(spec), "-k", "bad"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == ModelFileError.exit_code and len(err) == 1 and "wrong key" in err[0]
+    code = cli_main(
+        ["ssd", "evaluate", "-m", str(Path(path).with_name("x.tlt")), "-e", str(spec), "-k", KEY]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "x.tlt: no such" in err[0]

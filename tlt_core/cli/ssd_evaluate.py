@@ -1,0 +1,74 @@
+"""``tlt ssd evaluate``: mAP of a model on the spec's validation data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from tlt_core.cli.ssd_train import add_gpu_index
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate an SSD model (mAP)",
+        description="Compute per-class AP and mAP of a model over the validation sources "
+        "of the spec, as eval_config says (AP mode, matching IoU threshold).",
+    )
+    parser.add_argument("-m", "--model", required=True, help="model file: .tlt (local or s3://)")
+    parser.add_argument(
+        "-e",
+        "--experiment_spec_file",
+        "--experiment-spec-file",
+        dest="experiment_spec_file",
+        required=True,
+        metavar="SPEC",
+        help="experiment spec file (local or s3://)",
+    )
+    parser.add_argument("-k", "--key", default=None, help="encryption key of a .tlt model")
+    add_gpu_index(parser, many=False)
+    parser.add_argument(
+        "--log_file",
+        "--log-file",
+        dest="log_file",
+        default=None,
+        help="also write the log to this file",
+    )
+    parser.add_argument(
+        "-o",
+        "--output_dir",
+        "--output-dir",
+        dest="output_dir",
+        default=None,
+        help="write results.txt, results.json and PR curves here (local or s3://)",
+    )
+    parser.add_argument(
+        "--batch_size",
+        "--batch-size",
+        dest="batch_size",
+        type=int,
+        default=None,
+        help="batch size (default: eval_config.batch_size)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlt_core.cli._common import add_log_file
+    from tlt_core.cli.ssd_train import select_gpus
+
+    select_gpus(args.gpu_index)
+    add_log_file(args.log_file)
+
+    from tlt_core.stages.evaluate import evaluate
+    from tlt_core.storage import PathResolver
+
+    with PathResolver() as paths:
+        model = paths.input(args.model)
+        spec = paths.input(args.experiment_spec_file)
+        output_dir = paths.output(args.output_dir) if args.output_dir else None
+        result = evaluate(model, spec, args.key, output_dir=output_dir, batch_size=args.batch_size)
+    print(result.table)
+    return 0

@@ -1,0 +1,110 @@
+"""``tlt ssd inference``: annotated images and KITTI label files from a model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from tlt_core.cli.ssd_train import add_gpu_index
+
+    parser = subparsers.add_parser(
+        "inference",
+        help="run an SSD model on images",
+        description="Detect objects in an image or a folder of images; write annotated "
+        "images and, with -l, KITTI labels with the score as the 16th field (original "
+        "image coordinates).",
+    )
+    parser.add_argument(
+        "-i",
+        "--in_image_dir",
+        "--in-image-dir",
+        dest="input",
+        required=True,
+        metavar="IN",
+        help="an image or a folder of images (local or s3://)",
+    )
+    parser.add_argument(
+        "-o",
+        "--out_image_dir",
+        "--out-image-dir",
+        dest="out_image_dir",
+        required=True,
+        metavar="OUT_IMAGE_DIR",
+        help="folder for annotated images (local or s3://)",
+    )
+    parser.add_argument(
+        "-e",
+        "--config_path",
+        "--experiment_spec_file",
+        dest="spec",
+        required=True,
+        metavar="SPEC",
+        help="experiment spec file",
+    )
+    parser.add_argument("-m", "--model", required=True, help="model file (.tlt)")
+    parser.add_argument("-k", "--key", default=None, help="encryption key of a .tlt model")
+    parser.add_argument(
+        "-l",
+        "--out_label_dir",
+        "--out-label-dir",
+        dest="out_label_dir",
+        default=None,
+        metavar="OUT_LABEL_DIR",
+        help="folder for KITTI label files",
+    )
+    parser.add_argument(
+        "-t",
+        "--threshold",
+        type=float,
+        default=0.3,
+        help="score threshold for drawing and labels (default 0.3)",
+    )
+    parser.add_argument(
+        "--batch_size",
+        "--batch-size",
+        dest="batch_size",
+        type=int,
+        default=1,
+        help="images per batch (default 1)",
+    )
+    add_gpu_index(parser, many=False)
+    parser.add_argument(
+        "--log_file",
+        "--log-file",
+        dest="log_file",
+        default=None,
+        help="also write the log to this file",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlt_core.cli._common import add_log_file
+    from tlt_core.cli.ssd_train import select_gpus
+
+    select_gpus(args.gpu_index)
+    add_log_file(args.log_file)
+
+    from tlt_core.stages.inference import inference
+    from tlt_core.storage import PathResolver
+
+    with PathResolver() as paths:
+        result = inference(
+            paths.input(args.model),
+            paths.input(args.spec),
+            args.key,
+            paths.input(args.input),
+            paths.output(args.out_image_dir),
+            label_dir=paths.output(args.out_label_dir) if args.out_label_dir else None,
+            threshold=args.threshold,
+            batch_size=args.batch_size,
+        )
+    print(
+        f"{result.num_images} images, {result.num_detections} detections, "
+        f"{result.num_skipped} skipped"
+    )
+    return 0

@@ -1,0 +1,152 @@
+"""``tlt ssd train``: train an SSD model (TLT 3.0 "Training the Model")."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+# Exit status of a run stopped by SIGTERM after writing its checkpoint (128 + 15), so a
+# scheduler sees the preemption and retries with `-m <checkpoint> --initial_epoch E`.
+EXIT_PREEMPTED = 143
+
+
+def add_gpu_index(parser: argparse.ArgumentParser, many: bool) -> None:
+    parser.add_argument(
+        "--gpu_index",
+        "--gpu-index",
+        dest="gpu_index",
+        type=int,
+        nargs="+" if many else None,
+        default=None,
+        metavar="I",
+        help="GPU index(es) to use (sets CUDA_VISIBLE_DEVICES)",
+    )
+
+
+def select_gpus(gpu_index) -> None:
+    """Make only the chosen GPUs visible (before TensorFlow starts)."""
+    if gpu_index is None:
+        return
+    indices = gpu_index if isinstance(gpu_index, list) else [gpu_index]
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in indices)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train an SSD model",
+        description="Train an SSD model from an experiment spec. Checkpoints (encrypted with "
+        "the key) go to RESULTS_DIR/weights, progress to RESULTS_DIR/status.json and "
+        "TensorBoard events to RESULTS_DIR/events. With TF_CONFIG set the process runs as one "
+        "worker of a multi-worker job.",
+    )
+    parser.add_argument(
+        "-e",
+        "--experiment_spec_file",
+        "--experiment-spec-file",
+        dest="experiment_spec_file",
+        required=True,
+        metavar="SPEC",
+        help="experiment spec file (local or s3://)",
+    )
+    parser.add_argument(
+        "-r",
+        "--results_dir",
+        "--results-dir",
+        dest="results_dir",
+        required=True,
+        metavar="RESULTS_DIR",
+        help="folder for checkpoints and logs (local or s3://)",
+    )
+    parser.add_argument("-k", "--key", required=True, help="encryption key of the model files")
+    parser.add_argument("--gpus", type=int, default=1, help="number of GPUs (default 1)")
+    add_gpu_index(parser, many=True)
+    parser.add_argument(
+        "--use_amp",
+        "--use-amp",
+        dest="use_amp",
+        action="store_true",
+        help="automatic mixed precision (float16 compute)",
+    )
+    parser.add_argument(
+        "--log_file",
+        "--log-file",
+        dest="log_file",
+        default=None,
+        help="also write the log to this file",
+    )
+    parser.add_argument(
+        "-m",
+        "--resume_model_weights",
+        "--resume-model-weights",
+        dest="model",
+        default=None,
+        metavar="MODEL",
+        help="a .tlt to resume from or to start from (pretrained / pruned)",
+    )
+    parser.add_argument(
+        "--initial_epoch",
+        "--initial-epoch",
+        dest="initial_epoch",
+        type=int,
+        default=0,
+        help="epoch number to resume from (epochs already done)",
+    )
+    parser.add_argument(
+        "--use_multiprocessing",
+        "--use-multiprocessing",
+        dest="use_multiprocessing",
+        action="store_true",
+        help="accepted for TLT compatibility: tf.data already decodes in parallel threads",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlt_core.cli._common import add_log_file
+    from tlt_core.errors import UsageError
+
+    if args.gpu_index is not None:
+        if args.gpus not in (1, len(args.gpu_index)):
+            raise UsageError(f"--gpus {args.gpus} but {len(args.gpu_index)} --gpu_index values")
+        select_gpus(args.gpu_index)
+    gpus = len(args.gpu_index) if args.gpu_index else args.gpus
+    add_log_file(args.log_file)
+
+    from tlt_core.stages.train import train
+    from tlt_core.storage import PathResolver
+
+    with PathResolver() as paths:
+        spec = paths.input(args.experiment_spec_file)
+        model = paths.input(args.model) if args.model else None
+        results_dir = paths.output(args.results_dir)
+        result = train(
+            spec,
+            results_dir,
+            args.key,
+            model_path=model,
+            initial_epoch=args.initial_epoch,
+            gpus=gpus,
+            use_amp=args.use_amp,
+            multi_worker="TF_CONFIG" in os.environ,
+            verbose=1 if sys.stderr.isatty() else 0,
+        )
+    if result.interrupted:
+        log.warning(
+            "stopped by SIGTERM after %d epoch(s); resume with -m %s --initial_epoch %d",
+            result.epochs_completed,
+            result.final_model_path,
+            result.epochs_completed,
+        )
+        return EXIT_PREEMPTED
+    log.info(
+        "training done: %d epochs, last model %s%s",
+        result.epochs_completed,
+        result.final_model_path,
+        f", mAP {result.final_map:.4f}" if result.final_map is not None else "",
+    )
+    return 0

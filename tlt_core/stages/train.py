@@ -1,0 +1,293 @@
+"""Stage ``tlt ssd train``: train an SSD from an experiment spec into ``results_dir``.
+
+Outputs (``results_dir``): ``weights/ssd_<arch><n>_epoch_<NNN>.tlt`` (sealed with ``key``),
+``status.json`` (per-epoch loss, learning rate, mAP, time), ``events/`` (TensorBoard),
+``experiment_spec.txt`` (the spec as resolved and used).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tlt_core.errors import DataError, ModelFileError, UsageError
+
+log = logging.getLogger(__name__)
+
+SPEC_COPY = "experiment_spec.txt"
+
+
+@dataclass
+class TrainResult:
+    final_model_path: Path | None  # the last checkpoint written
+    results_dir: Path
+    status_path: Path
+    epochs_completed: int
+    interrupted: bool  # stopped by SIGTERM (a checkpoint to resume from was written)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    final_map: float | None = None  # the last validation mAP of this run
+
+
+@contextlib.contextmanager
+def _log_to(log_file: str | Path | None) -> Iterator[None]:
+    if not log_file:
+        yield
+        return
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+@contextlib.contextmanager
+def _process_settings() -> Iterator[None]:
+    """Restore the process-wide Keras dtype policy and TF op determinism afterwards (a
+    component or test process may go on to run other stages)."""
+    import keras
+    from tensorflow.python.framework import config as tf_config
+
+    policy = keras.mixed_precision.global_policy()
+    deterministic = tf_config.is_op_determinism_enabled()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        if not deterministic and tf_config.is_op_determinism_enabled():
+            tf_config.disable_op_determinism()
+
+
+def _source_model_path(experiment, model_path: str | Path | None) -> tuple[Path | None, bool]:
+    """The model to start from: ``-m`` or the spec's pretrain/resume/pruned path."""
+    if model_path:
+        return Path(model_path), False
+    training = experiment.training
+    for name, pruned in (
+        ("pruned_model_path", True),
+        ("resume_model_path", False),
+        ("pretrain_model_path", False),
+    ):
+        value = getattr(training, name)
+        if value:
+            return Path(value), pruned
+    return None, False
+
+
+def train(
+    spec_path: str | Path,
+    results_dir: str | Path,
+    key: str,
+    *,
+    model_path: str | Path | None = None,
+    initial_epoch: int = 0,
+    gpus: int = 1,
+    gpu_index: Sequence[int] | None = None,
+    use_amp: bool = False,
+    log_file: str | Path | None = None,
+    multi_worker: bool = False,
+    verbose: int = 0,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
+    """Train the SSD of ``spec_path``.
+
+    ``model_path``: a ``.tlt`` to resume from (with ``initial_epoch`` > 0: weights and
+    optimizer state, and the step inside the epoch for a SIGTERM checkpoint) or to start from
+    (pretrained or pruned: weights; heads re-initialised when the class count differs).
+    ``gpus`` > 1: MirroredStrategy; ``multi_worker``: MultiWorkerMirroredStrategy from
+    ``TF_CONFIG`` (the CLI sets it when that variable exists). The learning rate is scaled by
+    the number of replicas. ``callbacks``: extra Keras callbacks (tests).
+    """
+    if not key:
+        raise UsageError("an encryption key (-k) is required to write the model files")
+    if initial_epoch < 0:
+        raise UsageError(f"--initial_epoch must be >= 0, got {initial_epoch}")
+    if gpus < 1:
+        raise UsageError(f"--gpus must be >= 1, got {gpus}")
+    with _log_to(log_file), _process_settings():
+        return _train(
+            Path(spec_path),
+            Path(results_dir),
+            key,
+            model_path=model_path,
+            initial_epoch=initial_epoch,
+            gpus=gpus,
+            gpu_index=gpu_index,
+            use_amp=use_amp,
+            multi_worker=multi_worker,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+
+
+def _train(
+    spec_path,
+    results_dir,
+    key,
+    *,
+    model_path,
+    initial_epoch,
+    gpus,
+    gpu_index,
+    use_amp,
+    multi_worker,
+    verbose,
+    callbacks,
+) -> TrainResult:
+    import keras
+    import tensorflow as tf
+
+    from tlt_core.boxes.anchors import generate_anchors
+    from tlt_core.modelfile import load_model_with_state
+    from tlt_core.models.loss import SsdLoss
+    from tlt_core.models.ssd import regularizer_from_config, ssd_feature_map_sizes
+    from tlt_core.spec.experiment import load_experiment
+    from tlt_core.train import trainer
+    from tlt_core.train.schedule import SoftStartAnnealingSchedule
+    from tlt_core.train.status import STATUS_FILE, StatusWriter
+    from tlt_core.train.validation import validate_model
+
+    experiment = load_experiment(spec_path)
+    settings = trainer.TrainingSettings.from_experiment(experiment)
+    num_classes = len(experiment.class_names)
+    results_dir.mkdir(parents=True, exist_ok=True)
+
+    if use_amp:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    if settings.seed is not None:
+        keras.utils.set_random_seed(settings.seed)
+        tf.config.experimental.enable_op_determinism()
+
+    strategy = trainer.build_strategy(gpus, gpu_index, multi_worker)
+    replicas = int(strategy.num_replicas_in_sync)
+    chief = trainer.is_chief(strategy)
+
+    global_batch = settings.batch_size_per_replica * replicas
+    from tlt_core.data.pipeline import dataset_size
+    from tlt_core.data.pipeline import steps_per_epoch as batches_for
+
+    num_frames = dataset_size(experiment, training=True)
+    if num_frames == 0:
+        raise DataError("no training images in dataset_config.data_sources", spec_path)
+    steps_per_epoch = batches_for(num_frames, global_batch)
+    total_steps = steps_per_epoch * settings.num_epochs
+
+    with strategy.scope():
+        regularizer = regularizer_from_config(experiment.proto.training_config.regularizer)
+        source_path, spec_pruned = _source_model_path(experiment, model_path)
+        source = None
+        training_state = None
+        if source_path is not None:
+            loaded_model, source_meta, training_state = load_model_with_state(source_path, key)
+            source = (loaded_model, source_meta)
+            pruned = bool(source_meta.get("pruned")) or spec_pruned
+        else:
+            source_meta, pruned = {}, False
+        model = trainer.initial_model(
+            experiment, num_classes, regularizer, source, path=source_path
+        )
+        trainer.set_batchnorm_momentum(model, trainer.BATCHNORM_MOMENTUM)
+        train_model = trainer.training_model(model)
+        schedule = SoftStartAnnealingSchedule(
+            settings.min_lr,
+            settings.max_lr,
+            settings.soft_start,
+            settings.annealing,
+            total_steps=total_steps,
+            scale=replicas,
+        )
+        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=trainer.MOMENTUM)
+        train_model.compile(optimizer=optimizer, loss=SsdLoss(), jit_compile=False)
+        resume_step = 0
+        if initial_epoch > 0 and training_state is not None:
+            restored = trainer.restore_optimizer_state(
+                train_model.optimizer, train_model.trainable_variables, training_state
+            )
+            if restored and int(source_meta.get("epoch", -1)) == initial_epoch:
+                resume_step = int(source_meta.get("step", 0) or 0)
+            elif source_meta.get("epoch") is not None:
+                log.warning(
+                    "%s was written after epoch %s; resuming at --initial_epoch %d as asked",
+                    source_path,
+                    source_meta.get("epoch"),
+                    initial_epoch,
+                )
+        elif initial_epoch > 0:
+            # No saved optimizer state: put the schedule where the run would be.
+            train_model.optimizer.build(train_model.trainable_variables)
+            train_model.optimizer.iterations.assign(initial_epoch * steps_per_epoch)
+    if resume_step >= steps_per_epoch:
+        raise ModelFileError(
+            f"{source_path}: checkpoint step {resume_step} is beyond the epoch "
+            f"({steps_per_epoch} steps): the data changed since it was written"
+        )
+
+    feature_maps = ssd_feature_map_sizes(model)
+    height, width = experiment.input_shape[0], experiment.input_shape[1]
+    anchors = generate_anchors(experiment.anchors, feature_maps, (height, width))
+
+    if chief:
+        experiment.save(results_dir / SPEC_COPY, absolute_paths=True)
+    status = trainer_status = StatusWriter.resume(
+        results_dir / STATUS_FILE, settings.num_epochs, initial_epoch
+    )
+    has_validation = len(experiment.proto.dataset_config.validation_data_sources) > 0
+
+    def validate(base_model) -> dict[str, Any]:
+        result = validate_model(base_model, experiment, anchors=anchors)
+        return {"mAP": float(result.mAP), "AP": dict(result.per_class_ap)}
+
+    log.info(
+        "training %s: %d classes, input %dx%d, %d anchors, %d steps/epoch x %d epochs, "
+        "batch %d (%d replica(s)), start epoch %d%s",
+        model.name,
+        num_classes,
+        width,
+        height,
+        anchors.shape[0],
+        steps_per_epoch,
+        settings.num_epochs,
+        global_batch,
+        replicas,
+        initial_epoch,
+        f" step {resume_step}" if resume_step else "",
+    )
+    ctx = trainer.LoopContext(
+        experiment=experiment,
+        results_dir=results_dir,
+        key=key,
+        settings=settings,
+        model=model,
+        train_model=train_model,
+        strategy=strategy,
+        anchors=anchors,
+        num_classes=num_classes,
+        steps_per_epoch=steps_per_epoch,
+        pruned=pruned,
+        chief=chief,
+        validate=validate if has_validation else None,
+        status=trainer_status,
+        verbose=verbose,
+        extra_callbacks=tuple(callbacks),
+    )
+    outcome = trainer.run_loop(ctx, initial_epoch, resume_step)
+    if chief:
+        status.finish("interrupted" if outcome.interrupted else "done")
+    maps = [r["mAP"] for r in outcome.history if r.get("mAP") is not None]
+    return TrainResult(
+        final_model_path=outcome.final_model_path,
+        results_dir=results_dir,
+        status_path=results_dir / STATUS_FILE,
+        epochs_completed=outcome.last_epoch,
+        interrupted=outcome.interrupted,
+        history=outcome.history,
+        final_map=maps[-1] if maps else None,
+    )

@@ -1,0 +1,1 @@
+"""Training: learning-rate schedule, the fit loop, checkpoints, status.json, SIGTERM."""
