@@ -23,10 +23,10 @@ run: install
 	$(VENV)/bin/tlt pipeline run --local --output $(OUT)
 
 test: install
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n 2
 
 test-all: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: install
 	$(PY) -m bench
