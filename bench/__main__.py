@@ -38,9 +38,16 @@ def main() -> int:
         rows.extend(module.run(quick=args.quick))
     header = ["benchmark", "value", "unit", "baseline", "baseline value", "ratio", "target", "ok"]
     table = [
-        [r.benchmark, fmt(r.value), r.unit, r.baseline, fmt(r.baseline_value),
-         "-" if r.ratio is None else f"{r.ratio:.2f}x", r.target,
-         "-" if r.ok is None else ("yes" if r.ok else "NO")]
+        [
+            r.benchmark,
+            fmt(r.value),
+            r.unit,
+            r.baseline,
+            fmt(r.baseline_value),
+            "-" if r.ratio is None else f"{r.ratio:.2f}x",
+            r.target,
+            "-" if r.ok is None else ("yes" if r.ok else "NO"),
+        ]
         for r in rows
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]

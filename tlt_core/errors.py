@@ -16,8 +16,9 @@ class TltError(Exception):
     exit_code = 1
 
 
-def located(message: str, path: str | Path | None = None, line: int | None = None,
-            field: str | None = None) -> str:
+def located(
+    message: str, path: str | Path | None = None, line: int | None = None, field: str | None = None
+) -> str:
     """Format ``path:line: field: message``, leaving out the parts that are unknown."""
     head = ""
     if path is not None:
@@ -41,8 +42,13 @@ class SpecError(TltError):
 
     exit_code = 2
 
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(located(message, path, line, field))
         self.path, self.line, self.field = path, line, field
 
@@ -52,8 +58,13 @@ class DataError(TltError):
 
     exit_code = 3
 
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(located(message, path, line, field))
         self.path, self.line, self.field = path, line, field
 

@@ -16,7 +16,9 @@ class AnchorSpec:
     scales: tuple[float, ...]  # n_layers + 1, fractions of min(image h, w)
     aspect_ratios: tuple[tuple[float, ...], ...]  # one tuple per predictor layer
     two_boxes_for_ar1: bool
-    variances: tuple[float, float, float, float]  # cx, cy, log w, log h (as TLT's box coder divides them)
+    variances: tuple[
+        float, float, float, float
+    ]  # cx, cy, log w, log h (as TLT's box coder divides them)
     clip_boxes: bool = False
     steps: tuple[tuple[float, float], ...] | None = None  # (vertical, horizontal) pixels
     offsets: tuple[tuple[float, float], ...] | None = None  # (vertical, horizontal), [0, 1)
