@@ -328,7 +328,8 @@ def scale_saturation(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
     value = tf.reduce_max(image, axis=-1, keepdims=True)
     chroma = value - tf.reduce_min(image, axis=-1, keepdims=True)
     scale = tf.minimum(factor, value / tf.maximum(chroma, 1e-6))
-    return value - (value - image) * scale
+    # Rounding can leave the smallest channel a hair below 0; keep the 0..255 range exact.
+    return tf.clip_by_value(value - (value - image) * scale, 0.0, 255.0)
 
 
 def _saturation_hue(image, seed, saturation, hue_degrees):
