@@ -386,23 +386,42 @@ def render_frame(
 
 # --- specs ----------------------------------------------------------------------------------
 
+# Tuned on this data (see tests/test_train_quality.py): resnet10 at 160x160 learns it from
+# scratch in ~22 epochs of 480 images. Objects are 0.13-0.41 of the (resized) image side
+# (sqrt of box area), so the scales start at 0.18, not SSD's 0.05-0.1, which matched only
+# 20 % of the pedestrians at IoU 0.5; after the square resize pedestrians are about 0.27
+# wide/high and cars 1.5, hence the 1/3 and 1/4 boxes. Zoom-out is capped at 1.5x and crops
+# keep >= 0.6 of the side: SSD's 4x zoom-out shrinks these objects below the first layer's
+# anchors at this input size.
 EXPERIMENT_DEFAULTS: dict[str, object] = {
     "random_seed": 42,
     "arch": "resnet",
-    "nlayers": 18,
+    "nlayers": 10,
     "output_width": 160,
     "output_height": 160,
-    "batch_size": 8,
-    "num_epochs": 10,
-    "validation_period": 5,
-    "min_learning_rate": "5e-5",
+    "batch_size": 16,
+    "num_epochs": 22,
+    "validation_period": 2,
+    "min_learning_rate": "1e-4",
     "max_learning_rate": "2e-2",
-    "scales": "[0.05, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85]",
+    "scales": "[0.18, 0.25, 0.33, 0.45, 0.6, 0.75, 0.9]",
     "aspect_ratios": (
-        "[[1.0, 2.0, 0.5], [1.0, 2.0, 0.5, 3.0, 1.0/3.0], [1.0, 2.0, 0.5, 3.0, 1.0/3.0], "
-        "[1.0, 2.0, 0.5, 3.0, 1.0/3.0], [1.0, 2.0, 0.5], [1.0, 2.0, 0.5]]"
+        "[[1.0, 2.0, 0.5, 1.0/3.0, 0.25], [1.0, 2.0, 0.5, 1.0/3.0, 0.25], "
+        "[1.0, 2.0, 0.5, 1.0/3.0, 0.25], [1.0, 2.0, 0.5, 1.0/3.0], [1.0, 2.0, 0.5], "
+        "[1.0, 2.0, 0.5]]"
     ),
     "confidence_threshold": 0.01,
+    "soft_start": 0.1,
+    "annealing": 0.8,
+    # TLT's sample regulariser. Trained from scratch on this data NO_REG does better (the
+    # L1 term of 3e-5 is larger than the detection loss); the quality run uses NO_REG.
+    "regularizer_type": "L1",
+    "regularizer_weight": "3e-5",
+    "ap_mode": "SAMPLE",
+    "random_crop_min_scale": 0.6,
+    "random_crop_max_scale": 1.0,
+    "zoom_out_min_scale": 1.0,
+    "zoom_out_max_scale": 1.5,
 }
 
 _EXPERIMENT_TEMPLATE = """\
@@ -425,18 +444,18 @@ training_config {{
     soft_start_annealing_schedule {{
       min_learning_rate: {min_learning_rate}
       max_learning_rate: {max_learning_rate}
-      soft_start: 0.15
-      annealing: 0.8
+      soft_start: {soft_start}
+      annealing: {annealing}
     }}
   }}
   regularizer {{
-    type: L1
-    weight: 3e-5
+    type: {regularizer_type}
+    weight: {regularizer_weight}
   }}
 }}
 eval_config {{
   validation_period_during_training: {validation_period}
-  average_precision_mode: SAMPLE
+  average_precision_mode: {ap_mode}
   batch_size: {batch_size}
   matching_iou_threshold: 0.5
 }}
@@ -449,6 +468,10 @@ augmentation_config {{
   output_width: {output_width}
   output_height: {output_height}
   output_channel: 3
+  random_crop_min_scale: {random_crop_min_scale}
+  random_crop_max_scale: {random_crop_max_scale}
+  zoom_out_min_scale: {zoom_out_min_scale}
+  zoom_out_max_scale: {zoom_out_max_scale}
   image_mean {{
     key: 'b'
     value: 103.9

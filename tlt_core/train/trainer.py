@@ -124,6 +124,12 @@ def build_strategy(gpus: int, gpu_index: Sequence[int] | None, multi_worker: boo
     if gpus > 1 or (gpu_index and len(gpu_index) > 1):
         found = tf.config.list_physical_devices("GPU")
         indices = list(gpu_index) if gpu_index else list(range(gpus))
+        cpus = tf.config.list_logical_devices("CPU")
+        if not found and not gpu_index and len(cpus) >= gpus:
+            # No GPU, but the process split its CPU into logical devices
+            # (tf.config.set_logical_device_configuration): one replica per device.
+            log.warning("no GPU: %d replicas on logical CPU devices", gpus)
+            return tf.distribute.MirroredStrategy(devices=[d.name for d in cpus[:gpus]])
         if len(indices) != max(gpus, len(indices)) or any(i >= len(found) for i in indices):
             raise UsageError(
                 f"--gpus {gpus} --gpu_index {indices}: this machine has {len(found)} GPU(s)"
@@ -360,10 +366,88 @@ class LoopContext:
     extra_callbacks: Sequence[Any] = ()
 
 
+def finish_epoch(
+    ctx: LoopContext,
+    epoch: int,
+    *,
+    steps: int,
+    loss: float,
+    lr: float,
+    started: float,
+    preempted: bool,
+    state: dict,
+    optimizer,
+    model=None,
+) -> dict[str, Any]:
+    """End of epoch ``epoch`` (0-based) after ``steps`` steps: validate, checkpoint, record.
+
+    Shared by the ``fit`` loop and the distributed loop. ``model`` is the model validated and
+    saved (default ``ctx.model``). Validation, checkpoints and ``status.json`` are the
+    chief's; every worker returns (and keeps in ``state["history"]``) the same record.
+    """
+    from tlt_core.modelfile import save_model
+
+    model = ctx.model if model is None else model
+    done = epoch + 1
+    partial = preempted and steps < ctx.steps_per_epoch
+    record: dict[str, Any] = {
+        "epoch": done if not partial else epoch,
+        "loss": float(loss),
+        "lr": lr,
+        "mAP": None,
+        "time_s": round(time.time() - started, 3),
+        "steps": steps,
+    }
+    if (
+        ctx.chief
+        and not partial
+        and ctx.validate is not None
+        and (done % ctx.settings.validation_period == 0 or done == ctx.settings.num_epochs)
+    ):
+        result = ctx.validate(model)
+        record["mAP"] = result["mAP"]
+        record["AP"] = result.get("AP")
+    save = (
+        partial
+        or preempted
+        or done % ctx.settings.checkpoint_interval == 0
+        or done == ctx.settings.num_epochs
+    )
+    if save and ctx.chief:
+        name = (
+            checkpoint_name(ctx.experiment, epoch, steps)
+            if partial
+            else checkpoint_name(ctx.experiment, done)
+        )
+        path = ctx.results_dir / WEIGHTS_DIR / name
+        meta = model_metadata(
+            ctx.experiment,
+            model,
+            pruned=ctx.pruned,
+            extra={"epoch": epoch if partial else done, "step": steps if partial else 0},
+        )
+        save_model(path, model, ctx.key, meta, training_state=optimizer_state(optimizer))
+        state["last_checkpoint"] = path
+        ctx.status.last_checkpoint = str(path.relative_to(ctx.results_dir))
+        record["checkpoint"] = ctx.status.last_checkpoint
+    state["history"].append(record)
+    if ctx.chief:
+        ctx.status.add_epoch(record)
+    log.info(
+        "epoch %d/%d%s: loss %.4f, lr %.3g%s, %.1f s",
+        epoch + 1,
+        ctx.settings.num_epochs,
+        f" (interrupted at step {steps})" if partial else "",
+        record["loss"],
+        lr,
+        f", mAP {record['mAP']:.4f}" if record["mAP"] is not None else "",
+        record["time_s"],
+    )
+    return record
+
+
 def _make_callbacks(ctx: LoopContext, preemption: Preemption, tensorboard, state: dict):
     import keras
-
-    from tlt_core.modelfile import save_model
 
     class EpochCallback(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -380,66 +464,19 @@ def _make_callbacks(ctx: LoopContext, preemption: Preemption, tensorboard, state
             optimizer = self.model.optimizer
             lr = float(np.asarray(optimizer.learning_rate))
             logs["learning_rate"] = lr
-            done = epoch + 1
-            partial = preemption.requested and state["steps"] < ctx.steps_per_epoch
-            record = {
-                "epoch": done if not partial else epoch,
-                "loss": float(logs.get("loss", math.nan)),
-                "lr": lr,
-                "mAP": None,
-                "time_s": round(time.time() - state["epoch_start"], 3),
-                "steps": state["steps"],
-            }
-            if (
-                not partial
-                and ctx.validate is not None
-                and (done % ctx.settings.validation_period == 0 or done == ctx.settings.num_epochs)
-            ):
-                result = ctx.validate(ctx.model)
-                record["mAP"] = result["mAP"]
-                record["AP"] = result.get("AP")
-                logs["val_mAP"] = result["mAP"]
-            save = (
-                partial
-                or preemption.requested
-                or done % ctx.settings.checkpoint_interval == 0
-                or done == ctx.settings.num_epochs
+            record = finish_epoch(
+                ctx,
+                epoch,
+                steps=state["steps"],
+                loss=float(logs.get("loss", math.nan)),
+                lr=lr,
+                started=state["epoch_start"],
+                preempted=preemption.requested,
+                state=state,
+                optimizer=optimizer,
             )
-            if save and ctx.chief:
-                name = (
-                    checkpoint_name(ctx.experiment, epoch, state["steps"])
-                    if partial
-                    else checkpoint_name(ctx.experiment, done)
-                )
-                path = ctx.results_dir / WEIGHTS_DIR / name
-                meta = model_metadata(
-                    ctx.experiment,
-                    ctx.model,
-                    pruned=ctx.pruned,
-                    extra={
-                        "epoch": epoch if partial else done,
-                        "step": state["steps"] if partial else 0,
-                    },
-                )
-                save_model(
-                    path, ctx.model, ctx.key, meta, training_state=optimizer_state(optimizer)
-                )
-                state["last_checkpoint"] = path
-                ctx.status.last_checkpoint = str(path.relative_to(ctx.results_dir))
-                record["checkpoint"] = ctx.status.last_checkpoint
-            state["history"].append(record)
-            if ctx.chief:
-                ctx.status.add_epoch(record)
-            log.info(
-                "epoch %d/%d%s: loss %.4f, lr %.3g%s, %.1f s",
-                record["epoch"] if not partial else epoch + 1,
-                ctx.settings.num_epochs,
-                f" (interrupted at step {state['steps']})" if partial else "",
-                record["loss"],
-                lr,
-                f", mAP {record['mAP']:.4f}" if record["mAP"] is not None else "",
-                record["time_s"],
-            )
+            if record["mAP"] is not None:
+                logs["val_mAP"] = record["mAP"]
 
     callbacks = [*ctx.extra_callbacks, EpochCallback()]
     if tensorboard is not None:
@@ -448,7 +485,17 @@ def _make_callbacks(ctx: LoopContext, preemption: Preemption, tensorboard, state
 
 
 def run_loop(ctx: LoopContext, initial_epoch: int, resume_step: int) -> TrainOutcome:
+    """Train from ``initial_epoch`` (skipping ``resume_step`` batches of it) to the end.
+
+    More than one replica or worker: the custom distributed loop
+    (``tlt_core.train.distributed``); otherwise Keras ``fit`` one epoch at a time.
+    """
     import keras
+
+    from tlt_core.train import distributed
+
+    if distributed.uses_custom_loop(ctx.strategy):
+        return distributed.run_loop(ctx, initial_epoch, resume_step)
 
     tensorboard = None
     if ctx.chief and importlib.util.find_spec("tensorboard") is not None:
