@@ -8,12 +8,11 @@ behind the URI change.
 from kfp import dsl
 
 from components.calibrate import calibrate
-from components.convert import build_engines
 from components.fetch_published import fetch_published
 from components.publish import publish
 from components.secrets import SecretNames
 from pipelines.targets import Target
-from pipelines.tasks import on_cpu, on_target, retried, with_secrets
+from pipelines.tasks import engine_builds, on_cpu, retried, with_secrets
 
 NAME = "tlt-ssd-calibration-refresh"
 
@@ -44,22 +43,16 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         )
         retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
 
-        builds = []
-        for target in targets:
-            if "int8" not in target.precisions:
-                continue
-            build_task = build_engines(
-                onnx_model=fetched.outputs["onnx_model"],
-                calibration_cache=calibrated.outputs["calibration_cache"],
-                target=target.name,
-                precisions=["int8"],
-                max_batch_size=target.max_batch_size,
-                publish_uri=publish_uri,
-                model_version=new_version,
-                require_tensorrt=require_tensorrt,
-            )
-            retried(with_secrets(on_target(build_task, target), secrets, s3=True), 2)
-            builds.append(build_task)
+        builds = engine_builds(
+            targets,
+            secrets,
+            precisions_of=lambda target: ["int8"] if "int8" in target.precisions else [],
+            onnx_model=fetched.outputs["onnx_model"],
+            calibration_cache=calibrated.outputs["calibration_cache"],
+            publish_uri=publish_uri,
+            model_version=new_version,
+            require_tensorrt=require_tensorrt,
+        )
 
         published = publish(
             onnx_model=fetched.outputs["onnx_model"],

@@ -53,3 +53,24 @@ def on_target(task: dsl.PipelineTask, target: Target) -> dsl.PipelineTask:
     for toleration in target.tolerations:
         kubernetes.add_toleration(task, **toleration)
     return task
+
+
+def engine_builds(targets: list[Target], secrets: SecretNames, *, precisions_of, **inputs) -> list:
+    """One engine-build task per target, on its node pool; ``precisions_of(target)`` gives
+    the precisions to build (an empty list skips the target)."""
+    from components.convert import build_engines
+
+    builds = []
+    for target in targets:
+        precisions = precisions_of(target)
+        if not precisions:
+            continue
+        task = build_engines(
+            target=target.name,
+            precisions=precisions,
+            max_batch_size=target.max_batch_size,
+            **inputs,
+        )
+        retried(with_secrets(on_target(task, target), secrets, s3=True), 2)
+        builds.append(task)
+    return builds

@@ -4,7 +4,6 @@ export + INT8 calibration -> engine builds per target -> publish."""
 from kfp import dsl
 
 from components.calibrate import calibrate
-from components.convert import build_engines
 from components.dataset_convert import dataset_convert
 from components.evaluate import evaluate
 from components.export import export
@@ -15,7 +14,7 @@ from components.retrain import retrain
 from components.secrets import SecretNames
 from components.train import train
 from pipelines.targets import Target
-from pipelines.tasks import on_cpu, on_gpu, on_target, retried, with_secrets
+from pipelines.tasks import engine_builds, on_cpu, on_gpu, retried, with_secrets
 
 NAME = "tlt-ssd-train-deploy"
 
@@ -95,20 +94,16 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             )
             retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
 
-            builds = []
-            for target in targets:
-                build_task = build_engines(
-                    onnx_model=exported.outputs["onnx_model"],
-                    calibration_cache=calibrated.outputs["calibration_cache"],
-                    target=target.name,
-                    precisions=list(target.precisions),
-                    max_batch_size=target.max_batch_size,
-                    publish_uri=publish_uri,
-                    model_version=model_version,
-                    require_tensorrt=require_tensorrt,
-                )
-                retried(with_secrets(on_target(build_task, target), secrets, s3=True), 2)
-                builds.append(build_task)
+            builds = engine_builds(
+                targets,
+                secrets,
+                precisions_of=lambda target: list(target.precisions),
+                onnx_model=exported.outputs["onnx_model"],
+                calibration_cache=calibrated.outputs["calibration_cache"],
+                publish_uri=publish_uri,
+                model_version=model_version,
+                require_tensorrt=require_tensorrt,
+            )
 
             published = publish(
                 onnx_model=exported.outputs["onnx_model"],
