@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tlt_core.boxes.iou import iou_matrix
 from tlt_core.data import augment as A
+from tlt_core.data import render_cv
 
 FULL = A.AugmentConfig(output_height=64, output_width=96)
 GEOMETRY_ONLY = dataclasses.replace(FULL, brightness=0, contrast=0.0, saturation=0.0, hue=0)
@@ -23,6 +24,8 @@ ALL_OFF = dataclasses.replace(
     zoom_out_max_scale=1.0,
     random_flip=0.0,
 )
+# 8-bit output of a bilinear resampling to 1/32 pixel: half a level of rounding, plus a hair.
+RENDER_ATOL = 0.51
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -103,17 +106,18 @@ def test_all_steps_disabled_is_a_plain_resize():
     for seed in range(5):
         pixels, out_boxes, kept = A.augment_example(image, boxes, _seed(seed), ALL_OFF)
         resized, resized_boxes = A.resize_example(image, boxes, (64, 96))
-        np.testing.assert_allclose(pixels.numpy(), resized.numpy(), atol=5e-3)  # of 0..255
+        # The training render works on 8-bit pixels: equal to the float resize up to rounding.
+        np.testing.assert_allclose(pixels.numpy(), resized.numpy(), atol=RENDER_ATOL)
         np.testing.assert_array_equal(out_boxes.numpy(), resized_boxes.numpy())
         np.testing.assert_array_equal(kept.numpy(), [0, 1])
 
 
 def test_render_of_the_whole_image_is_tf_resize_and_boxes_scale():
     image = _random_image(np.random.default_rng(2), 41, 77)
-    pixels, _ = A.render(image, A.identity_geometry(image), (64, 96), (0.0, 0.0, 0.0))
+    pixels = A.render(image, A.identity_geometry(image), (64, 96), (0.0, 0.0, 0.0))
     _, boxes = A.resize_example(image, np.array([[7.7, 4, 77, 41]], np.float32), (64, 96))
     reference = tf.image.resize(image, (64, 96), method="bilinear", antialias=False)
-    np.testing.assert_allclose(pixels.numpy(), reference.numpy(), atol=5e-3)  # of 0..255
+    np.testing.assert_allclose(pixels.numpy(), reference.numpy(), atol=RENDER_ATOL)
     np.testing.assert_allclose(boxes.numpy(), [[7.7 * 96 / 77, 4 * 64 / 41, 96, 64]], rtol=1e-6)
 
 
@@ -123,7 +127,7 @@ def test_flip_mirrors_image_and_boxes_exactly():
     flip_always = dataclasses.replace(ALL_OFF, random_flip=1.0)
     pixels, out_boxes, _ = A.augment_example(image, boxes, _seed(0), flip_always)
     resized, resized_boxes = A.resize_example(image, boxes, (64, 96))
-    np.testing.assert_allclose(pixels.numpy(), resized.numpy()[:, ::-1], atol=5e-3)
+    np.testing.assert_allclose(pixels.numpy(), resized.numpy()[:, ::-1], atol=RENDER_ATOL)
     r = resized_boxes.numpy()
     np.testing.assert_allclose(
         out_boxes.numpy(), np.stack([96 - r[:, 2], r[:, 1], 96 - r[:, 0], r[:, 3]], 1), atol=1e-4
@@ -230,30 +234,101 @@ def test_zoom_out_fills_with_the_mean_and_shifts_boxes():
     assert zoomed > 0
 
 
-def test_photometric_steps_disabled_are_identity_and_enabled_change_colours():
-    rng = np.random.default_rng(6)
-    image = tf.constant(rng.uniform(0, 255, (16, 16, 3)), tf.float32)
+def test_jitter_draws_follow_the_config():
+    drawn = np.stack([A.draw_jitter(_seed(s), FULL).numpy() for s in range(400)])
+    brightness, contrast, saturation, hue, contrast_first = drawn.T
+    for values, neutral, low, high in (
+        (brightness, 0.0, -32.0, 32.0),
+        (contrast, 1.0, 0.5, 1.5),
+        (saturation, 1.0, 0.5, 1.5),
+        (hue, 0.0, -18.0, 18.0),
+    ):
+        applied = values != neutral
+        assert 0.4 < applied.mean() < 0.6  # each step with probability 1/2
+        assert np.all((values >= low) & (values <= high))
+        assert values[applied].min() < low + 0.2 * (high - low)
+        assert values[applied].max() > high - 0.2 * (high - low)
+    assert 0.4 < contrast_first.mean() < 0.6 and set(contrast_first) == {0.0, 1.0}
+    np.testing.assert_array_equal(A.draw_jitter(_seed(3), FULL), A.draw_jitter(_seed(3), FULL))
     off = dataclasses.replace(FULL, brightness=0, contrast=0.0, saturation=0.0, hue=0)
-    assert not off.photometric_enabled
-    changed = 0
-    for seed in range(8):
-        out = A.photometric_distort(image, _seed(seed), FULL).numpy()
-        assert np.all((out >= 0) & (out <= 255))
-        changed += not np.allclose(out, image.numpy(), atol=1e-3)
-    assert changed >= 4
-    hue_only = dataclasses.replace(off, hue=18)
-    grey = tf.fill([4, 4, 3], 77.0)  # hue cannot change a grey pixel
-    for seed in range(4):
-        np.testing.assert_allclose(
-            A.photometric_distort(grey, _seed(seed), hue_only).numpy(), 77.0, atol=1e-3
-        )
+    for s in range(20):
+        np.testing.assert_array_equal(A.draw_jitter(_seed(s), off).numpy()[:4], [0, 1, 1, 0])
 
 
-def test_rgb_saturation_equals_tf_adjust_saturation():
-    image = tf.constant(np.random.default_rng(7).uniform(0, 255, (20, 20, 3)), tf.float32)
-    for factor in (0.0, 0.5, 1.0, 1.5, 3.0):
-        np.testing.assert_allclose(
-            A.scale_saturation(image, tf.constant(factor)).numpy(),
-            tf.image.adjust_saturation(image, factor).numpy(),
-            atol=5e-3,
-        )
+def test_colour_jitter_matches_tensorflow_image_ops():
+    """Each step against its float TensorFlow definition, up to 8-bit rounding (and 8-bit
+    HSV for saturation and hue)."""
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    as_float = tf.constant(image, tf.float32)
+
+    def jitter(**amounts):
+        return render_cv.jitter_colours(image.copy(), **amounts).astype(np.float32)
+
+    np.testing.assert_array_equal(jitter(), image)  # neutral amounts: untouched
+    np.testing.assert_allclose(jitter(brightness=20.5), np.clip(image + 20.5, 0, 255), atol=0.51)
+    expected = np.clip(127.5 + (image.astype(np.float32) - 127.5) * 1.4, 0, 255)
+    np.testing.assert_allclose(jitter(contrast=1.4), expected, atol=0.51)
+    for factor in (0.5, 1.5):
+        reference = tf.image.adjust_saturation(as_float, factor).numpy()
+        error = np.abs(jitter(saturation=factor) - reference)
+        assert error.mean() < 1.5 and error.max() <= 8, (factor, error.mean(), error.max())
+    for degrees in (-18.0, 10.0):
+        reference = tf.image.adjust_hue(as_float, degrees / 360.0).numpy()
+        error = np.abs(jitter(hue_degrees=degrees) - reference)
+        assert error.mean() < 1.5 and error.max() <= 8, (degrees, error.mean(), error.max())
+    grey = np.full((4, 4, 3), 77, np.uint8)  # hue and saturation cannot change a grey pixel
+    np.testing.assert_array_equal(
+        render_cv.jitter_colours(grey, saturation=1.5, hue_degrees=18.0), grey
+    )
+
+
+def test_contrast_order_follows_the_coin():
+    image = np.random.default_rng(8).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    first = render_cv.jitter_colours(image, contrast=1.5, saturation=0.6, contrast_first=True)
+    last = render_cv.jitter_colours(image, contrast=1.5, saturation=0.6, contrast_first=False)
+    assert not np.array_equal(first, last)
+    by_hand = render_cv.jitter_colours(
+        render_cv.jitter_colours(image, contrast=1.5), saturation=0.6
+    )
+    np.testing.assert_array_equal(first, by_hand)
+
+
+def test_photometric_jitter_changes_colours_but_never_the_fill():
+    image = np.random.default_rng(9).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    no_boxes = np.zeros((0, 4), np.float32)
+    zoom = dataclasses.replace(ALL_OFF, zoom_out_min_scale=3.0, zoom_out_max_scale=3.0)
+    jitter = dataclasses.replace(zoom, brightness=32, contrast=0.5, saturation=0.5, hue=18)
+    changed = zoomed = 0
+    for seed in range(16):
+        with_jitter = A.augment_example(image, no_boxes, _seed(seed), jitter)[0].numpy()
+        without = A.augment_example(image, no_boxes, _seed(seed), zoom)[0].numpy()
+        assert np.all((with_jitter >= 0) & (with_jitter <= 255))
+        fill = np.all(without == np.float32(zoom.fill_rgb), axis=-1)
+        if not fill.any():  # zoom-out not drawn this time
+            continue
+        zoomed += 1
+        np.testing.assert_array_equal(with_jitter[fill], without[fill])
+        changed += not np.allclose(with_jitter[~fill], without[~fill], atol=1)
+    assert zoomed >= 4 and changed >= zoomed // 2
+
+
+def test_model_input_output_is_bgr_minus_the_mean():
+    image = np.random.default_rng(10).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    boxes = np.array([[2, 3, 40, 28]], np.float32)
+    mean_bgr = (103.9, 116.8, 123.7)
+    as_model_input = dataclasses.replace(
+        FULL, model_input_mean_bgr=mean_bgr, fill_rgb=mean_bgr[::-1]
+    )
+    rgb_config = dataclasses.replace(FULL, fill_rgb=mean_bgr[::-1])
+    for seed in range(6):
+        rgb, rgb_boxes, _ = A.augment_example(image, boxes, _seed(seed), rgb_config)
+        model, model_boxes, _ = A.augment_example(image, boxes, _seed(seed), as_model_input)
+        np.testing.assert_allclose(model.numpy(), A.model_input(rgb, mean_bgr).numpy(), atol=1e-4)
+        np.testing.assert_array_equal(model_boxes.numpy(), rgb_boxes.numpy())
+    pixels = tf.constant(np.random.default_rng(11).uniform(0, 255, (5, 6, 3)), tf.float32)
+    np.testing.assert_allclose(
+        A.model_input(pixels, mean_bgr).numpy(),
+        pixels.numpy()[..., ::-1] - np.float32(mean_bgr),
+        atol=1e-4,
+    )

@@ -1,4 +1,4 @@
-"""The SSD training augmentation chain, as TensorFlow ops on one image and its boxes.
+"""The SSD training augmentation chain on one image and its boxes (a tf.data map step).
 
 The chain of the SSD paper (sections 2.2 and 3.6), configured by TLT 3.0's
 ``augmentation_config`` (000): zoom-out, IoU-constrained random crop, horizontal flip,
@@ -8,19 +8,22 @@ hue, in SSD's random order). Evaluation only resizes (:func:`resize_example`).
 Images are RGB, values 0..255 (uint8 as decoded, or float). Boxes are pixel corners
 ``[x1, y1, x2, y2]`` of the image they travel with, continuous (width = x2 - x1).
 
-How it is made fast: the geometric steps (zoom-out, crop, flip) only move a *window*
-(:class:`Geometry`: the current canvas size, where the source image sits on it, whether
-it is mirrored) and the boxes; one bilinear resampling (:func:`render`) then reads the
-output pixels straight from the decoded image, so the zoomed-out canvas (up to 4x4 times
-the image) is never built. Output pixels that fall outside the source image take the fill
-colour (the image mean, as SSD fills its expanded canvas). The photometric distortion is
-applied after the resampling, to the output pixels that come from the image (not the fill):
-it is per pixel, so this equals distorting first up to the interpolation of a handful of
-border pixels, at a fraction of the cost (TLT's own DALI pipeline orders it the same way).
+How it is made fast: the geometric steps (zoom-out, crop, flip) are TensorFlow ops that
+only move a *window* (:class:`Geometry`: the current canvas size, where the source image
+sits on it, whether it is mirrored) and the boxes; the colour jitter is drawn as five
+numbers (:func:`draw_jitter`). The pixels are then touched once, by :func:`render`
+(OpenCV through ``tf.numpy_function``, :mod:`tlt_core.data.render_cv`): one bilinear
+resampling straight from the decoded image, so the zoomed-out canvas (up to 4x4 times the
+image) is never built, then the jitter on 8-bit pixels, and optionally the model's BGR
+minus mean layout. Output pixels that fall outside the source image take the fill colour
+(the image mean, as SSD fills its expanded canvas). The photometric distortion is applied
+after the resampling, to the output pixels that come from the image (not the fill): it is
+per pixel, so this equals distorting first up to the interpolation of a handful of border
+pixels, at a fraction of the cost (TLT's own DALI pipeline orders it the same way).
 
 Every random draw is stateless, from a ``seed`` (int ``[2]`` tensor) split per step, so the
-same seed gives the same output. A step is removed from the graph, not just made neutral,
-when it is disabled as 000 says: ``random_crop_min_scale = random_crop_max_scale = 1``,
+same seed gives the same output. A step is left out, not just made neutral, when it is
+disabled as 000 says: ``random_crop_min_scale = random_crop_max_scale = 1``,
 ``zoom_out_min_scale = zoom_out_max_scale = 1``, a colour delta of 0, ``random_flip = 0``.
 """
 
@@ -32,6 +35,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tlt_core.boxes.iou import iou_matrix_ops
+from tlt_core.data.render_cv import render_window
 
 # SSD applies each of zoom-out and the photometric steps to half of the images.
 ZOOM_OUT_PROBABILITY = 0.5
@@ -43,8 +47,6 @@ CROP_ANY_PATCH = -1.0
 CROP_MIN_IOU_CHOICES = (CROP_NO_CROP, 0.1, 0.3, 0.5, 0.7, 0.9, CROP_ANY_PATCH)
 # Candidate patches drawn (at once, vectorised) per image before giving up on a crop.
 CROP_ATTEMPTS = 50
-# Mid-grey: the contrast factor stretches values away from it (SSD-Keras/TLT convention).
-CONTRAST_CENTRE = 127.5
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class AugmentConfig:
     hue: float = 18.0  # degrees, delta drawn from [-h, h]
     random_flip: float = 0.5  # probability
     fill_rgb: tuple[float, float, float] = (123.7, 116.8, 103.9)  # zoom-out canvas colour
+    # None: the chain returns RGB 0..255. Set: it returns the model's input, BGR minus this
+    # mean (see :func:`model_input`), made with the pixels in one pass.
+    model_input_mean_bgr: tuple[float, float, float] | None = None
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -225,70 +230,91 @@ def random_flip(
     ), boxes
 
 
-def _axis_samples(
-    out_size: int,
-    canvas: tf.Tensor,
-    origin: tf.Tensor,
-    src_size: tf.Tensor,
-    mirrored: tf.Tensor | bool = False,
-):
-    """Along one axis: the source pixel-centre index sampled by the first and the last output
-    pixel (sampling is linear in between), and which output pixels lie on the source image."""
-    centres = (tf.range(out_size, dtype=tf.float32) + 0.5) * (canvas / out_size)
-    centres = tf.where(mirrored, canvas - centres, centres)
-    src = centres - origin  # continuous source coordinate of each output pixel centre
-    on_image = (src >= 0.0) & (src < src_size)
-    return src[0] - 0.5, src[-1] - 0.5, on_image
+def draw_jitter(seed: tf.Tensor, config: AugmentConfig) -> tf.Tensor:
+    """SSD's photometric distortion, drawn: float32 ``[brightness, contrast, saturation,
+    hue_degrees, contrast_first]`` for :func:`tlt_core.data.render_cv.jitter_colours`.
+
+    Each step is applied with probability 1/2 (otherwise, and when its delta is 0, it is
+    neutral: 0, 1, 1, 0); a coin orders contrast before or after saturation and hue.
+    """
+    u = _uniform(_as_seed(seed), [9])
+    applied = u[0::2][:4] < PHOTOMETRIC_STEP_PROBABILITY  # brightness, contrast, sat, hue
+
+    def amount(i: int, delta: float, low: float, high: float, neutral: float) -> tf.Tensor:
+        if delta <= 0:
+            return tf.constant(neutral, tf.float32)
+        return tf.where(applied[i], low + (high - low) * u[2 * i + 1], neutral)
+
+    b, c, s, h = (
+        float(config.brightness),
+        float(config.contrast),
+        float(config.saturation),
+        float(config.hue),
+    )
+    return tf.stack(
+        [
+            amount(0, b, -b, b, 0.0),
+            amount(1, c, 1.0 - c, 1.0 + c, 1.0),
+            amount(2, s, 1.0 - s, 1.0 + s, 1.0),
+            amount(3, h, -h, h, 0.0),
+            tf.cast(u[8] < 0.5, tf.float32),
+        ]
+    )
 
 
-def _edge_border(image: tf.Tensor) -> tf.Tensor:
-    """The image with its edge rows and columns repeated once (concat: ~7x cheaper than a
-    SYMMETRIC tf.pad on the CPU)."""
-    image = tf.concat([image[:1], image, image[-1:]], axis=0)
-    return tf.concat([image[:, :1], image, image[:, -1:]], axis=1)
+NEUTRAL_JITTER = (0.0, 1.0, 1.0, 0.0, 1.0)
 
 
 def render(
-    image: tf.Tensor, geometry: Geometry, output_size: tuple[int, int], fill_rgb
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Resample the window ``geometry`` of ``image`` to ``output_size`` (bilinear).
+    image: tf.Tensor,
+    geometry: Geometry,
+    output_size: tuple[int, int],
+    fill_rgb,
+    jitter: tf.Tensor | None = None,
+    model_input_mean_bgr: tuple[float, float, float] | None = None,
+) -> tf.Tensor:
+    """Resample the window ``geometry`` of ``image`` to ``output_size`` (bilinear, half-pixel
+    centres as ``tf.image.resize``) and apply the drawn colour ``jitter``
+    (:func:`draw_jitter`; none by default). Output pixels off the source image are exactly
+    ``fill_rgb`` and not jittered. Returns float32 RGB ``[H, W, 3]``, 0..255, or with
+    ``model_input_mean_bgr`` the model's input (:func:`model_input` of that).
 
-    Pixel centres follow TF's half-pixel convention, so the identity geometry gives
-    ``tf.image.resize(image, output_size)`` (bilinear, no antialias). Output pixels off the
-    source image take ``fill_rgb``. Returns ``(image float32 [H, W, 3], on_image bool
-    [H, W, 1])``.
-
-    One fused ``crop_and_resize`` does the sampling (a mirrored window is a box with
-    x1 > x2). Its sample positions run corner to corner, so the window is given by the
-    positions of the first and last output pixel centres; the image gets a 1-pixel edge
-    border first so that samples within half a pixel of its edge are clamped to the edge
-    (as ``tf.image.resize`` does) rather than extrapolated.
+    The pixel work is :func:`tlt_core.data.render_cv.render_window` (OpenCV, 8-bit).
     """
-    out_h, out_w = output_size
-    src_hw = tf.cast(tf.shape(image)[:2], tf.float32)
-    y_first, y_last, on_y = _axis_samples(
-        out_h, geometry.canvas_hw[0], geometry.origin_yx[0], src_hw[0]
-    )
-    x_first, x_last, on_x = _axis_samples(
-        out_w, geometry.canvas_hw[1], geometry.origin_yx[1], src_hw[1], geometry.flip
-    )
-    padded = _edge_border(image)
-    # Normalised by (padded size - 1): crop_and_resize's coordinate of the last pixel centre.
-    y_scale, x_scale = src_hw[0] + 1.0, src_hw[1] + 1.0
-    box = tf.stack(
+    image = tf.convert_to_tensor(image)
+    if image.dtype != tf.uint8:
+        image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    pixels = tf.numpy_function(
+        render_window,
         [
-            (y_first + 1.0) / y_scale,
-            (x_first + 1.0) / x_scale,
-            (y_last + 1.0) / y_scale,
-            (x_last + 1.0) / x_scale,
-        ]
+            image,
+            geometry.canvas_hw,
+            geometry.origin_yx,
+            geometry.flip,
+            tf.constant(output_size, tf.int32),
+            tf.constant(fill_rgb, tf.float32),
+            tf.constant(NEUTRAL_JITTER, tf.float32) if jitter is None else jitter,
+            tf.constant(model_input_mean_bgr or (), tf.float32),
+        ],
+        tf.float32,
+        stateful=False,  # a pure function of its inputs: the seed is one of them
+        name="render_window",
     )
-    pixels = tf.image.crop_and_resize(
-        padded[None], box[None], [0], [out_h, out_w], method="bilinear", extrapolation_value=0.0
-    )[0]
-    on_image = (on_y[:, None] & on_x[None, :])[..., None]
-    fill = tf.constant(fill_rgb, tf.float32)
-    return tf.where(on_image, pixels, fill), on_image
+    pixels.set_shape([output_size[0], output_size[1], 3])
+    return pixels
+
+
+def model_input(pixels: tf.Tensor, mean_bgr) -> tf.Tensor:
+    """RGB float pixels ``[..., 3]`` (0..255) -> the SSD model's input: BGR minus the
+    spec's ``image_mean`` (given in BGR order, as 000 documents).
+
+    A channel permutation by matrix product plus ``bias_add``: TensorFlow's reversing
+    slice over a 3-wide last axis costs three times as much on the CPU.
+    """
+    permute = tf.constant([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], tf.float32)
+    pixels = tf.convert_to_tensor(pixels, tf.float32)
+    bgr = tf.reshape(tf.reshape(pixels, [-1, 3]) @ permute, tf.shape(pixels))
+    return tf.nn.bias_add(bgr, -tf.constant(mean_bgr, tf.float32))
 
 
 def boxes_to_output(boxes: tf.Tensor, geometry: Geometry, output_size: tuple[int, int]):
@@ -296,91 +322,6 @@ def boxes_to_output(boxes: tf.Tensor, geometry: Geometry, output_size: tuple[int
     sy = output_size[0] / geometry.canvas_hw[0]
     sx = output_size[1] / geometry.canvas_hw[1]
     return boxes * tf.stack([sx, sy, sx, sy])
-
-
-def _brightness(image, seed, delta):
-    s_apply, s_value = _split(seed, 2)
-    shift = tf.where(
-        _uniform(s_apply, []) < PHOTOMETRIC_STEP_PROBABILITY,
-        _uniform(s_value, [], -delta, delta),
-        0.0,
-    )
-    return tf.clip_by_value(image + shift, 0.0, 255.0)
-
-
-def _contrast(image, seed, delta):
-    s_apply, s_value = _split(seed, 2)
-    factor = tf.where(
-        _uniform(s_apply, []) < PHOTOMETRIC_STEP_PROBABILITY,
-        _uniform(s_value, [], 1.0 - delta, 1.0 + delta),
-        1.0,
-    )
-    return tf.clip_by_value(CONTRAST_CENTRE + (image - CONTRAST_CENTRE) * factor, 0.0, 255.0)
-
-
-def scale_saturation(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
-    """HSV saturation times ``factor`` (clipped to 1), hue and value kept, computed in RGB.
-
-    With v = max and s = (v - min) / v, scaling s moves every channel towards or away from
-    v: c' = v - (v - c) * min(factor, v / (v - min)). Equals ``tf.image.adjust_saturation``
-    at a third of its cost (no HSV round trip).
-    """
-    value = tf.reduce_max(image, axis=-1, keepdims=True)
-    chroma = value - tf.reduce_min(image, axis=-1, keepdims=True)
-    scale = tf.minimum(factor, value / tf.maximum(chroma, 1e-6))
-    # Rounding can leave the smallest channel a hair below 0; keep the 0..255 range exact.
-    return tf.clip_by_value(value - (value - image) * scale, 0.0, 255.0)
-
-
-def _saturation_hue(image, seed, saturation, hue_degrees):
-    """Saturation then hue (SSD applies them back to back), each with probability 1/2."""
-    s_sat_apply, s_sat, s_hue_apply, s_hue = _split(seed, 4)
-    if saturation > 0:
-        factor = _uniform(s_sat, [], 1.0 - saturation, 1.0 + saturation)
-        image = tf.cond(
-            _uniform(s_sat_apply, []) < PHOTOMETRIC_STEP_PROBABILITY,
-            lambda: scale_saturation(image, factor),
-            lambda: image,
-        )
-    if hue_degrees > 0:
-        shift = _uniform(s_hue, [], -hue_degrees, hue_degrees) / 360.0
-        # TF's fused AdjustHue kernel does the HSV round trip per pixel; it is scale-free,
-        # so it works on 0..255 values directly.
-        image = tf.cond(
-            _uniform(s_hue_apply, []) < PHOTOMETRIC_STEP_PROBABILITY,
-            lambda: tf.clip_by_value(tf.image.adjust_hue(image, shift), 0.0, 255.0),
-            lambda: image,
-        )
-    return image
-
-
-def photometric_distort(image: tf.Tensor, seed: tf.Tensor, config: AugmentConfig) -> tf.Tensor:
-    """SSD's colour jitter on a float RGB image (0..255); each step with probability 1/2.
-
-    Order as the SSD reference: brightness, then either contrast, saturation, hue or
-    saturation, hue, contrast (a coin decides). Disabled steps (delta 0) are left out.
-    """
-    seed = _as_seed(seed)
-    s_bright, s_contrast, s_sat_hue, s_order = _split(seed, 4)
-    if config.brightness > 0:
-        image = _brightness(image, s_bright, float(config.brightness))
-
-    def contrast(img):
-        return _contrast(img, s_contrast, float(config.contrast)) if config.contrast > 0 else img
-
-    def saturation_hue(img):
-        if config.saturation > 0 or config.hue > 0:
-            return _saturation_hue(img, s_sat_hue, float(config.saturation), float(config.hue))
-        return img
-
-    if config.contrast > 0 and (config.saturation > 0 or config.hue > 0):
-        contrast_first = _uniform(s_order, []) < 0.5
-        return tf.cond(
-            contrast_first,
-            lambda: saturation_hue(contrast(image)),
-            lambda: contrast(saturation_hue(image)),
-        )
-    return saturation_hue(contrast(image))
 
 
 def augment_example(
@@ -415,9 +356,10 @@ def augment_example(
         kept = tf.gather(kept, crop_kept)
     if config.flip_enabled:
         geometry, boxes = random_flip(geometry, boxes, s_flip, config.random_flip)
-    pixels, on_image = render(image, geometry, config.output_size, config.fill_rgb)
-    if config.photometric_enabled:
-        pixels = tf.where(on_image, photometric_distort(pixels, s_colour, config), pixels)
+    jitter = draw_jitter(s_colour, config) if config.photometric_enabled else None
+    pixels = render(
+        image, geometry, config.output_size, config.fill_rgb, jitter, config.model_input_mean_bgr
+    )
     boxes = boxes_to_output(boxes, geometry, config.output_size)
     # A box can vanish (zero width or height) only if it was degenerate or clipped away.
     alive = tf.reshape(tf.where((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])), [-1])

@@ -41,7 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 from tlt_core.data import kitti, tfrecord
-from tlt_core.data.augment import AugmentConfig, augment_example, resize_example
+from tlt_core.data.augment import AugmentConfig, augment_example, model_input, resize_example
+from tlt_core.data.decode import decode_rgb
 from tlt_core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ def augment_config(experiment: Any) -> AugmentConfig:
         hue=float(resolved.hue),
         random_flip=float(resolved.random_flip),
         fill_rgb=(mean_bgr[2], mean_bgr[1], mean_bgr[0]),
+        model_input_mean_bgr=mean_bgr,
     )
 
 
@@ -359,7 +361,7 @@ def build_dataset(
     shuffle = training if shuffle is None else shuffle
     seed = int(experiment.random_seed if seed is None else seed)
     config = augment_config(experiment)
-    mean_bgr = tf.constant(experiment.image_mean_bgr, tf.float32)
+    mean_bgr = tuple(float(v) for v in experiment.image_mean_bgr)
     table = _class_table(experiment)
     keep_difficult = (not training) or experiment.include_difficult_in_training
 
@@ -385,8 +387,7 @@ def build_dataset(
         records = records.map(lambda r: _count(stats.read, r))
 
     def example(index: tf.Tensor, record: dict) -> dict:
-        image = tf.io.decode_image(record["encoded"], channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
+        image = decode_rgb(record["encoded"])
         boxes, classes, difficult = _select_objects(record, table, keep_difficult)
         if training:
             pixels, boxes, kept = augment_example(
@@ -395,6 +396,7 @@ def build_dataset(
             classes, difficult = tf.gather(classes, kept), tf.gather(difficult, kept)
         else:
             pixels, boxes = resize_example(image, boxes, config.output_size)
+            pixels = model_input(pixels, mean_bgr)
         if max_objects is not None:
             boxes, classes, difficult = (
                 boxes[:max_objects],
@@ -402,7 +404,7 @@ def build_dataset(
                 difficult[:max_objects],
             )
         return {
-            "image": pixels[..., ::-1] - mean_bgr,  # RGB -> BGR, minus the mean
+            "image": pixels,
             "boxes": boxes,
             "classes": classes,
             "difficult": difficult,

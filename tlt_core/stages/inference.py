@@ -55,19 +55,20 @@ def _load(path: Path, experiment) -> tuple[np.ndarray, np.ndarray]:
     """``(preprocessed [H, W, 3] float32, original BGR uint8)``; DataError if unreadable."""
     import tensorflow as tf
 
-    from tlt_core.data.augment import resize_example
+    from tlt_core.data.augment import model_input, resize_example
+    from tlt_core.data.decode import decode_rgb
     from tlt_core.data.pipeline import check_image_file
 
     check_image_file(path)
     try:
-        rgb = tf.io.decode_image(path.read_bytes(), channels=3, expand_animations=False)
-    except tf.errors.OpError as error:
-        raise DataError(f"cannot decode image ({error.message.splitlines()[0]})", path) from None
+        rgb = decode_rgb(tf.constant(path.read_bytes()))
+    except (tf.errors.OpError, ValueError) as error:
+        reason = getattr(error, "message", str(error)).splitlines()[0]
+        raise DataError(f"cannot decode image ({reason})", path) from None
     output_size = (experiment.input_shape[0], experiment.input_shape[1])
     pixels, _ = resize_example(rgb, tf.zeros((0, 4), tf.float32), output_size)
-    mean_bgr = np.asarray(experiment.image_mean_bgr, np.float32)
-    model_input = pixels.numpy()[..., ::-1] - mean_bgr
-    return model_input.astype(np.float32), np.ascontiguousarray(rgb.numpy()[..., ::-1])
+    inputs = model_input(pixels, experiment.image_mean_bgr).numpy()
+    return inputs, np.ascontiguousarray(rgb.numpy()[..., ::-1])
 
 
 def _batches(paths: list[Path], batch_size: int) -> Iterator[list[Path]]:
