@@ -2,8 +2,53 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 from pathlib import Path
+
+
+def add_gpu_index(parser: argparse.ArgumentParser, many: bool) -> None:
+    parser.add_argument(
+        "--gpu_index",
+        "--gpu-index",
+        dest="gpu_index",
+        type=int,
+        nargs="+" if many else None,
+        default=None,
+        metavar="I",
+        help="GPU index(es) to use (sets CUDA_VISIBLE_DEVICES)",
+    )
+
+
+def select_gpus(gpu_index) -> None:
+    """Make only the chosen GPUs visible (before TensorFlow starts)."""
+    if gpu_index is None:
+        return
+    indices = gpu_index if isinstance(gpu_index, list) else [gpu_index]
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in indices)
+
+
+def add_log_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log_file",
+        "--log-file",
+        dest="log_file",
+        default=None,
+        help="also write the log to this file",
+    )
+
+
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    """``--gpu_index I`` and ``--log_file`` of the single-GPU commands."""
+    add_gpu_index(parser, many=False)
+    add_log_file_option(parser)
+
+
+def start_job(args: argparse.Namespace) -> None:
+    """Apply :func:`add_job_options`' options; before TensorFlow is imported."""
+    select_gpus(args.gpu_index)
+    add_log_file(args.log_file)
 
 
 def add_log_file(path: str | None) -> None:

@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli.ssd_train import add_gpu_index
+    from tlt_core.cli._common import add_job_options
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -28,14 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="experiment spec file (local or s3://)",
     )
     parser.add_argument("-k", "--key", default=None, help="encryption key of a .tlt model")
-    add_gpu_index(parser, many=False)
-    parser.add_argument(
-        "--log_file",
-        "--log-file",
-        dest="log_file",
-        default=None,
-        help="also write the log to this file",
-    )
+    add_job_options(parser)
     parser.add_argument(
         "-o",
         "--output_dir",
@@ -56,11 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlt_core.cli._common import add_log_file
-    from tlt_core.cli.ssd_train import select_gpus
+    from tlt_core.cli._common import start_job
 
-    select_gpus(args.gpu_index)
-    add_log_file(args.log_file)
+    start_job(args)
 
     from tlt_core.stages.evaluate import evaluate
     from tlt_core.storage import PathResolver

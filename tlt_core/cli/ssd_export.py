@@ -9,6 +9,8 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tlt_core.cli._common import add_log_file_option
+
     parser = subparsers.add_parser(
         "export",
         help="export a model to ONNX (.etlt), optionally with an INT8 cache",
@@ -89,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="post-processing: stock ONNX NonMaxSuppression (runs anywhere) or "
         "TensorRT's EfficientNMS_TRT plugin (TensorRT only)",
     )
-    parser.add_argument("--log_file", default=None, help="also write the log here")
+    add_log_file_option(parser)
     parser.set_defaults(func=run)
 
 

@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli.ssd_train import add_gpu_index
+    from tlt_core.cli._common import add_job_options
 
     parser = subparsers.add_parser(
         "inference",
@@ -71,23 +71,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="images per batch (default 1)",
     )
-    add_gpu_index(parser, many=False)
-    parser.add_argument(
-        "--log_file",
-        "--log-file",
-        dest="log_file",
-        default=None,
-        help="also write the log to this file",
-    )
+    add_job_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlt_core.cli._common import add_log_file
-    from tlt_core.cli.ssd_train import select_gpus
+    from tlt_core.cli._common import start_job
 
-    select_gpus(args.gpu_index)
-    add_log_file(args.log_file)
+    start_job(args)
 
     from tlt_core.stages.inference import inference
     from tlt_core.storage import PathResolver

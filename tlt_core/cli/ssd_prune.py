@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli.ssd_train import add_gpu_index
+    from tlt_core.cli._common import add_job_options
     from tlt_core.prune.criteria import EQUALIZATION_CRITERIA, NORMALIZERS  # numpy only
 
     parser = subparsers.add_parser(
@@ -93,23 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LAYER",
         help="layers whose filters are kept (names, space or comma separated)",
     )
-    add_gpu_index(parser, many=False)
-    parser.add_argument(
-        "--log_file",
-        "--log-file",
-        dest="log_file",
-        default=None,
-        help="also write the log to this file",
-    )
+    add_job_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlt_core.cli._common import add_log_file
-    from tlt_core.cli.ssd_train import select_gpus
+    from tlt_core.cli._common import start_job
 
-    select_gpus(args.gpu_index)
-    add_log_file(args.log_file)
+    start_job(args)
 
     from tlt_core.stages.prune import prune, split_layer_names
     from tlt_core.storage import PathResolver

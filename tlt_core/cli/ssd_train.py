@@ -14,28 +14,9 @@ log = logging.getLogger(__name__)
 EXIT_PREEMPTED = 143
 
 
-def add_gpu_index(parser: argparse.ArgumentParser, many: bool) -> None:
-    parser.add_argument(
-        "--gpu_index",
-        "--gpu-index",
-        dest="gpu_index",
-        type=int,
-        nargs="+" if many else None,
-        default=None,
-        metavar="I",
-        help="GPU index(es) to use (sets CUDA_VISIBLE_DEVICES)",
-    )
-
-
-def select_gpus(gpu_index) -> None:
-    """Make only the chosen GPUs visible (before TensorFlow starts)."""
-    if gpu_index is None:
-        return
-    indices = gpu_index if isinstance(gpu_index, list) else [gpu_index]
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in indices)
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tlt_core.cli._common import add_gpu_index, add_log_file_option
+
     parser = subparsers.add_parser(
         "train",
         help="train an SSD model",
@@ -72,13 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="automatic mixed precision (float16 compute)",
     )
-    parser.add_argument(
-        "--log_file",
-        "--log-file",
-        dest="log_file",
-        default=None,
-        help="also write the log to this file",
-    )
+    add_log_file_option(parser)
     parser.add_argument(
         "-m",
         "--resume_model_weights",
@@ -107,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlt_core.cli._common import add_log_file
+    from tlt_core.cli._common import add_log_file, select_gpus
     from tlt_core.errors import UsageError
 
     if args.gpu_index is not None:
