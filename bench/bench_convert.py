@@ -110,19 +110,22 @@ def _convert(images: Path, labels: Path, out_dir: Path) -> float:
 
 _RSS_CHILD = textwrap.dedent(
     """
-    import resource, sys
+    import sys
     from pathlib import Path
+    from bench import peak_rss_bytes
     from tlt_core.data.convert import ConvertOptions, convert_kitti
     images, labels, prefix = map(Path, sys.argv[1:4])
     convert_kitti(ConvertOptions(image_dir=images, label_dir=labels, num_shards=4,
                                  val_split=20), prefix)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux: KiB
+    print(peak_rss_bytes())
     """
 )
 
 
 def _peak_rss(images: Path, labels: Path, prefix: Path) -> int:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    repo = str(Path(__file__).resolve().parent.parent)  # for `import bench` in the child
+    python_path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": python_path}
     proc = subprocess.run(
         [sys.executable, "-c", _RSS_CHILD, str(images), str(labels), str(prefix)],
         capture_output=True, text=True, check=True, env=env,

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import BenchRow
+from bench import BenchRow, peak_rss_bytes
 
 BATCH = 16
 SIZE = 300
@@ -83,7 +82,7 @@ def child(work_dir: str, warmup: int, steps: int) -> dict:
     return {
         "pipeline_ips": steps * BATCH / t_pipeline,
         "memory_ips": steps * BATCH / t_memory,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mib": peak_rss_bytes() / 2**20,
     }
 
 
