@@ -218,17 +218,8 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
         if tensorboard is not None:
             tensorboard.on_train_begin()
         for epoch in range(initial_epoch, ctx.settings.num_epochs):
-            if ctx.settings.seed is not None:
-                keras.utils.set_random_seed(ctx.settings.seed + epoch)
             skip = resume_step if epoch == initial_epoch else 0
-            dataset = trainer.target_dataset(
-                ctx.experiment,
-                anchors=ctx.anchors,
-                num_classes=ctx.num_classes,
-                batch_size=global_batch,
-                seed=(ctx.settings.seed or 0) + epoch,
-                skip_batches=skip,
-            )
+            dataset = trainer.epoch_dataset(ctx, epoch, batch_size=global_batch, skip_batches=skip)
             started = time.time()
             steps, losses, stop_all = skip, [], False
             for batch in distributed_dataset(strategy, dataset):

@@ -281,6 +281,23 @@ def restore_optimizer_state(optimizer, variables, state: dict[str, np.ndarray]) 
 # --- input ----------------------------------------------------------------------------------
 
 
+def epoch_dataset(ctx, epoch: int, *, batch_size: int, skip_batches: int):
+    """Seed Keras for ``epoch`` and return that epoch's training batches (the same for the
+    fit loop and the distributed loop, so a resumed or distributed run sees the same data)."""
+    import keras
+
+    if ctx.settings.seed is not None:
+        keras.utils.set_random_seed(ctx.settings.seed + epoch)
+    return target_dataset(
+        ctx.experiment,
+        anchors=ctx.anchors,
+        num_classes=ctx.num_classes,
+        batch_size=batch_size,
+        seed=(ctx.settings.seed or 0) + epoch,
+        skip_batches=skip_batches,
+    )
+
+
 def target_dataset(
     experiment,
     *,
@@ -512,18 +529,9 @@ def run_loop(ctx: LoopContext, initial_epoch: int, resume_step: int) -> TrainOut
     with preemption.installed():
         callbacks = _make_callbacks(ctx, preemption, tensorboard, state)
         for epoch in range(initial_epoch, ctx.settings.num_epochs):
-            if ctx.settings.seed is not None:
-                keras.utils.set_random_seed(ctx.settings.seed + epoch)
             skip = resume_step if epoch == initial_epoch else 0
             state["skip"] = skip
-            dataset = target_dataset(
-                ctx.experiment,
-                anchors=ctx.anchors,
-                num_classes=ctx.num_classes,
-                batch_size=global_batch,
-                seed=(ctx.settings.seed or 0) + epoch,
-                skip_batches=skip,
-            )
+            dataset = epoch_dataset(ctx, epoch, batch_size=global_batch, skip_batches=skip)
             ctx.train_model.fit(
                 dataset,
                 initial_epoch=epoch,
