@@ -665,3 +665,21 @@ def sample_paths(root: str | Path, class_counts: dict | None = None) -> SampleDa
         convert_spec_sequence=specs / "convert_sequence.txt",
         class_counts=dict(class_counts or {}),
     )
+
+
+# --- single objects (the classification sample: tlt_core/networks/classification/sample.py) --
+
+
+def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A textured, cluttered BGR background of ``width`` x ``height``."""
+    return _background(rng, width, height)
+
+
+def draw_object(
+    img: np.ndarray, rng: np.random.Generator, name: str, box: tuple[float, float, float, float]
+) -> None:
+    """Draw one object of class ``name`` (a key of :data:`DRAW`) into ``box`` (x, y, w, h),
+    with random part colours, mirrored with probability 1/2."""
+    x, y, w, h = box
+    colours = _part_colours(rng)
+    DRAW[name](img, _Box(x, y, w, h, bool(rng.integers(0, 2))), colours)

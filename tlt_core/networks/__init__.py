@@ -1,0 +1,1 @@
+"""Networks: one folder of hooks per network (see docs/architecture.md)."""

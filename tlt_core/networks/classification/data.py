@@ -1,0 +1,339 @@
+"""Class-per-directory input (002, 4.1): listing, ``classmap.json``, tf.data batches.
+
+A dataset directory holds one sub-directory per class, named by the class; the images
+in it (PNG, JPEG, BMP; any size) are that class's. Class index = position of the folder
+name in the sorted list of names (the order ``classmap.json`` records and DeepStream's
+``labels.txt`` follows). Evaluation and inference map folders through the model's class
+list instead, so a validation directory that lacks a class still scores correctly.
+
+Pixels are touched once, as in the SSD pipeline: the geometry (random crop, flip, or the
+evaluation centre crop) is a window drawn as TF ops and rendered by
+`tlt_core.data.augment.render` (OpenCV) together with the colour jitter; then the
+``preprocess_mode`` of the spec:
+
+- ``caffe``: BGR minus the ImageNet mean (103.939, 116.779, 123.68), 0..255 scale;
+- ``torch``: RGB / 255 minus (0.485, 0.456, 0.406), divided by (0.229, 0.224, 0.225);
+- ``tf``: RGB / 127.5 - 1.
+
+Training crop (``enable_random_crop``): a window of a random area fraction in
+[`CROP_MIN_AREA`, 1] and aspect ratio in [3/4, 4/3] (log-uniform) at a random place,
+then a horizontal flip with probability 1/2. Evaluation (``enable_center_crop``): the
+central `CENTER_CROP_FRACTION` of each side, resized (as resizing to side / 0.875 and
+cutting the centre, TLT's evaluation crop); without it the whole image is resized.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tlt_core.errors import DataError
+from tlt_core.io_utils import write_text_atomic
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+CLASSMAP_FILE = "classmap.json"
+# The usual Inception crop keeps 8 % of the area at least; the objects of small datasets
+# fill most of their image, and a crop of 8 % often cuts the object out: 25 % keeps it.
+CROP_MIN_AREA = 0.25
+CROP_ASPECT = (3.0 / 4.0, 4.0 / 3.0)
+CENTER_CROP_FRACTION = 0.875
+FLIP_PROBABILITY = 0.5
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
+TORCH_STD_RGB = (0.229, 0.224, 0.225)
+# Colour augmentation amounts (brightness in levels, contrast/saturation factors, hue in
+# degrees): SSD's photometric distortion, shared with the detectors.
+COLOR_JITTER = {"brightness": 32.0, "contrast": 0.5, "saturation": 0.5, "hue": 18.0}
+
+
+@dataclass(frozen=True)
+class ClassFolders:
+    """The images of one class-per-directory dataset, in a stable order."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]  # index into class_names
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def counts(self) -> dict[str, int]:
+        found = np.bincount(np.asarray(self.labels, np.int64), minlength=len(self.class_names))
+        return {name: int(n) for name, n in zip(self.class_names, found, strict=True)}
+
+
+def is_image(path: Path) -> bool:
+    return (
+        path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+    )
+
+
+def list_images(directory: str | Path) -> list[Path]:
+    """The image files directly in ``directory``, sorted by name."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError("image directory not found", directory)
+    return sorted(p for p in directory.iterdir() if is_image(p))
+
+
+def list_class_folders(
+    root: str | Path, *, class_names: Sequence[str] | None = None
+) -> ClassFolders:
+    """The dataset under ``root``; classes are its sorted sub-directory names, or
+    ``class_names`` (a model's) where given: a folder not among them is a `DataError`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("dataset directory not found", root)
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError("no class directories (expected one sub-directory per class)", root)
+    if class_names is None:
+        names = tuple(folders)
+    else:
+        names = tuple(class_names)
+        unknown = [f for f in folders if f not in names]
+        if unknown:
+            raise DataError(
+                f"class director{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)} "
+                f"not among the model's classes ({', '.join(names)})",
+                root,
+            )
+    index = {name: i for i, name in enumerate(names)}
+    paths, labels = [], []
+    for folder in folders:
+        for image in list_images(root / folder):
+            paths.append(str(image))
+            labels.append(index[folder])
+    if not paths:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the class directories", root)
+    return ClassFolders(root, names, tuple(paths), tuple(labels))
+
+
+def write_classmap(path: str | Path, class_names: Sequence[str]) -> Path:
+    """``{"class name": index}`` as TLT's ``classmap.json``, written atomically."""
+    mapping = {name: i for i, name in enumerate(class_names)}
+    return write_text_atomic(path, json.dumps(mapping, indent=1) + "\n")
+
+
+def read_classmap(path: str | Path) -> tuple[str, ...]:
+    """Class names in index order from a ``classmap.json``; `DataError` when malformed."""
+    path = Path(path)
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError("class map not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"not a JSON class map ({error})", path) from None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+        for k, v in mapping.items()
+    ):
+        raise DataError('expected {"class name": index, ...}', path)
+    if sorted(mapping.values()) != list(range(len(mapping))):
+        raise DataError(f"indices must be 0..{len(mapping) - 1}, each once", path)
+    return tuple(sorted(mapping, key=mapping.__getitem__))
+
+
+# --- tf.data --------------------------------------------------------------------------------
+
+
+def preprocess(pixels, mode: str):
+    """RGB float pixels ``[..., 3]`` (0..255) -> the model input of ``preprocess_mode``."""
+    import tensorflow as tf
+
+    from tlt_core.data.augment import model_input
+
+    pixels = tf.convert_to_tensor(pixels, tf.float32)
+    if mode == "caffe":
+        return model_input(pixels, CAFFE_MEAN_BGR)
+    if mode == "torch":
+        mean = tf.constant(TORCH_MEAN_RGB, tf.float32)
+        std = tf.constant(TORCH_STD_RGB, tf.float32)
+        return (pixels / 255.0 - mean) / std
+    if mode == "tf":
+        return pixels / 127.5 - 1.0
+    raise ValueError(f"unknown preprocess_mode {mode!r}")
+
+
+def preprocess_numpy(pixels_rgb: np.ndarray, mode: str) -> np.ndarray:
+    """:func:`preprocess` in numpy (export calibration, ONNX inference)."""
+    pixels = np.asarray(pixels_rgb, np.float32)
+    if mode == "caffe":
+        return pixels[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, np.float32)
+    if mode == "torch":
+        return (pixels / 255.0 - np.asarray(TORCH_MEAN_RGB, np.float32)) / np.asarray(
+            TORCH_STD_RGB, np.float32
+        )
+    if mode == "tf":
+        return pixels / 127.5 - 1.0
+    raise ValueError(f"unknown preprocess_mode {mode!r}")
+
+
+def _crop_window(image, seed, *, random_crop: bool, flip: bool):
+    """The training window (`tlt_core.data.augment.Geometry`) of one image."""
+    import tensorflow as tf
+
+    from tlt_core.data.augment import Geometry, identity_geometry
+
+    s_area, s_ratio, s_y, s_x, s_flip = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=5)
+    )
+    geometry = identity_geometry(image)
+    if random_crop:
+        hw = geometry.canvas_hw
+        area = tf.random.stateless_uniform([], s_area, CROP_MIN_AREA, 1.0) * hw[0] * hw[1]
+        log_ratio = tf.random.stateless_uniform(
+            [], s_ratio, math.log(CROP_ASPECT[0]), math.log(CROP_ASPECT[1])
+        )
+        ratio = tf.exp(log_ratio)  # width / height
+        crop_h = tf.minimum(tf.sqrt(area / ratio), hw[0])
+        crop_w = tf.minimum(tf.sqrt(area * ratio), hw[1])
+        y0 = tf.random.stateless_uniform([], s_y) * (hw[0] - crop_h)
+        x0 = tf.random.stateless_uniform([], s_x) * (hw[1] - crop_w)
+        geometry = Geometry(tf.stack([crop_h, crop_w]), -tf.stack([y0, x0]), geometry.flip)
+    if flip:
+        flipped = tf.random.stateless_uniform([], s_flip) < FLIP_PROBABILITY
+        geometry = Geometry(geometry.canvas_hw, geometry.origin_yx, flipped)
+    return geometry
+
+
+def _center_window(image, fraction: float):
+    import tensorflow as tf
+
+    from tlt_core.data.augment import Geometry
+
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    crop = hw * fraction
+    return Geometry(crop, -(hw - crop) / 2.0, tf.constant(False))
+
+
+def load_pixels(path, output_hw: tuple[int, int], *, center_crop: bool):
+    """Graph op: image file -> RGB float32 ``[H, W, 3]`` 0..255, as evaluation sees it."""
+    import tensorflow as tf
+
+    from tlt_core.data.augment import render
+    from tlt_core.data.decode import decode_rgb
+
+    image = decode_rgb(tf.io.read_file(path))
+    fraction = CENTER_CROP_FRACTION if center_crop else 1.0
+    return render(image, _center_window(image, fraction), output_hw, (0.0, 0.0, 0.0))
+
+
+def build_dataset(
+    folders: ClassFolders,
+    *,
+    input_hw: tuple[int, int],
+    preprocess_mode: str,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    random_crop: bool = True,
+    center_crop: bool = True,
+    color_augmentation: bool = False,
+    shuffle: bool | None = None,
+):
+    """Batches ``{"image": float32 [B, H, W, 3] model input, "label": int32 [B],
+    "path": string [B]}``: augmented for ``training``, centre-cropped (or resized)
+    otherwise. Element ``i`` of an epoch is drawn from ``(seed, i)`` alone, so the same
+    seed gives the same batches. Images that fail to decode are skipped with a warning.
+    """
+    import tensorflow as tf
+
+    from tlt_core.data.augment import AugmentConfig, draw_jitter, render
+    from tlt_core.data.decode import decode_rgb
+
+    if batch_size < 1:
+        raise DataError(f"batch size must be positive, got {batch_size}", field="batch_size")
+    shuffle = training if shuffle is None else shuffle
+    jitter_config = AugmentConfig(**COLOR_JITTER)
+    fill = (0.0, 0.0, 0.0)
+    records = tf.data.Dataset.from_tensor_slices(
+        (list(folders.paths), np.asarray(folders.labels, np.int32))
+    )
+    if shuffle:
+        records = records.shuffle(len(folders), seed=seed, reshuffle_each_iteration=False)
+
+    def example(index, record):
+        path, label = record
+        image = decode_rgb(tf.io.read_file(path))
+        if training:
+            element_seed = tf.stack([tf.constant(seed, tf.int64), index])
+            crop_seed, colour_seed = tf.unstack(
+                tf.random.experimental.stateless_split(element_seed, num=2)
+            )
+            geometry = _crop_window(image, crop_seed, random_crop=random_crop, flip=True)
+            jitter = draw_jitter(colour_seed, jitter_config) if color_augmentation else None
+            pixels = render(image, geometry, input_hw, fill, jitter)
+        else:
+            fraction = CENTER_CROP_FRACTION if center_crop else 1.0
+            pixels = render(image, _center_window(image, fraction), input_hw, fill)
+        return {"image": preprocess(pixels, preprocess_mode), "label": label, "path": path}
+
+    dataset = records.enumerate().map(
+        example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    dataset = dataset.ignore_errors(log_warning=True).batch(batch_size)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.threading.max_intra_op_parallelism = 1
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def mixup(images, one_hot, seed, alpha: float):
+    """Mix each example with another of the batch: ``lam * a + (1 - lam) * b`` for images
+    and labels, one ``lam ~ Beta(alpha, alpha)`` per example (graph op, stateless)."""
+    import tensorflow as tf
+
+    s_a, s_b, s_perm = tf.unstack(tf.random.experimental.stateless_split(seed, num=3))
+    n = tf.shape(images)[0]
+    ga = tf.random.stateless_gamma([n], s_a, alpha=alpha)
+    gb = tf.random.stateless_gamma([n], s_b, alpha=alpha)
+    lam = ga / tf.maximum(ga + gb, 1e-12)
+    order = tf.argsort(tf.random.stateless_uniform([n], s_perm))
+    lam_image = tf.reshape(lam, [-1, 1, 1, 1])
+    lam_label = tf.reshape(lam, [-1, 1])
+    images = lam_image * images + (1.0 - lam_image) * tf.gather(images, order)
+    one_hot = lam_label * one_hot + (1.0 - lam_label) * tf.gather(one_hot, order)
+    return images, one_hot
+
+
+def training_batches(
+    folders: ClassFolders, spec, *, batch_size: int, seed: int, skip_batches: int = 0
+):
+    """``(image, one-hot label)`` batches of one training epoch (mixup applied when the
+    spec's ``mixup_alpha`` > 0; label smoothing is the loss's)."""
+    import tensorflow as tf
+
+    height, width, _ = spec.input_shape
+    dataset = build_dataset(
+        folders,
+        input_hw=(height, width),
+        preprocess_mode=spec.preprocess_mode,
+        batch_size=batch_size,
+        training=True,
+        seed=seed,
+        random_crop=spec.random_crop,
+        color_augmentation=spec.color_augmentation,
+    )
+    dataset = dataset.enumerate()  # batch index: mixup's seed, the same when resumed
+    if skip_batches:
+        dataset = dataset.skip(skip_batches)
+    num_classes = len(folders.class_names)
+    alpha = float(spec.mixup_alpha)
+
+    def targets(index, batch):
+        one_hot = tf.one_hot(batch["label"], num_classes, dtype=tf.float32)
+        images = batch["image"]
+        if alpha > 0:
+            images, one_hot = mixup(
+                images, one_hot, tf.stack([tf.constant(seed, tf.int64), index]), alpha
+            )
+        return images, one_hot
+
+    return dataset.map(targets, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
