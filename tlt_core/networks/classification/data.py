@@ -82,17 +82,26 @@ def list_images(directory: str | Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if is_image(p))
 
 
+def class_directory_names(root: str | Path) -> tuple[str, ...]:
+    """The sorted class directory names under ``root`` (the class order of a dataset)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("dataset directory not found", root)
+    names = tuple(
+        sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    )
+    if not names:
+        raise DataError("no class directories (expected one sub-directory per class)", root)
+    return names
+
+
 def list_class_folders(
     root: str | Path, *, class_names: Sequence[str] | None = None
 ) -> ClassFolders:
     """The dataset under ``root``; classes are its sorted sub-directory names, or
     ``class_names`` (a model's) where given: a folder not among them is a `DataError`."""
     root = Path(root)
-    if not root.is_dir():
-        raise DataError("dataset directory not found", root)
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise DataError("no class directories (expected one sub-directory per class)", root)
+    folders = class_directory_names(root)
     if class_names is None:
         names = tuple(folders)
     else:
@@ -203,7 +212,7 @@ def _crop_window(image, seed, *, random_crop: bool, flip: bool):
     return geometry
 
 
-def _center_window(image, fraction: float):
+def center_window(image, fraction: float):
     import tensorflow as tf
 
     from tlt_core.data.augment import Geometry
@@ -222,7 +231,7 @@ def load_pixels(path, output_hw: tuple[int, int], *, center_crop: bool):
 
     image = decode_rgb(tf.io.read_file(path))
     fraction = CENTER_CROP_FRACTION if center_crop else 1.0
-    return render(image, _center_window(image, fraction), output_hw, (0.0, 0.0, 0.0))
+    return render(image, center_window(image, fraction), output_hw, (0.0, 0.0, 0.0))
 
 
 def build_dataset(
@@ -272,7 +281,7 @@ def build_dataset(
             pixels = render(image, geometry, input_hw, fill, jitter)
         else:
             fraction = CENTER_CROP_FRACTION if center_crop else 1.0
-            pixels = render(image, _center_window(image, fraction), input_hw, fill)
+            pixels = render(image, center_window(image, fraction), input_hw, fill)
         return {"image": preprocess(pixels, preprocess_mode), "label": label, "path": path}
 
     dataset = records.enumerate().map(
@@ -301,39 +310,3 @@ def mixup(images, one_hot, seed, alpha: float):
     images = lam_image * images + (1.0 - lam_image) * tf.gather(images, order)
     one_hot = lam_label * one_hot + (1.0 - lam_label) * tf.gather(one_hot, order)
     return images, one_hot
-
-
-def training_batches(
-    folders: ClassFolders, spec, *, batch_size: int, seed: int, skip_batches: int = 0
-):
-    """``(image, one-hot label)`` batches of one training epoch (mixup applied when the
-    spec's ``mixup_alpha`` > 0; label smoothing is the loss's)."""
-    import tensorflow as tf
-
-    height, width, _ = spec.input_shape
-    dataset = build_dataset(
-        folders,
-        input_hw=(height, width),
-        preprocess_mode=spec.preprocess_mode,
-        batch_size=batch_size,
-        training=True,
-        seed=seed,
-        random_crop=spec.random_crop,
-        color_augmentation=spec.color_augmentation,
-    )
-    dataset = dataset.enumerate()  # batch index: mixup's seed, the same when resumed
-    if skip_batches:
-        dataset = dataset.skip(skip_batches)
-    num_classes = len(folders.class_names)
-    alpha = float(spec.mixup_alpha)
-
-    def targets(index, batch):
-        one_hot = tf.one_hot(batch["label"], num_classes, dtype=tf.float32)
-        images = batch["image"]
-        if alpha > 0:
-            images, one_hot = mixup(
-                images, one_hot, tf.stack([tf.constant(seed, tf.int64), index]), alpha
-            )
-        return images, one_hot
-
-    return dataset.map(targets, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)

@@ -27,9 +27,9 @@ from tlt_core.data.sample import ASPECT, CLASSES, background, draw_object
 
 MANIFEST = "sample_data.json"
 SPEC_NAME = "classification_train.txt"
-WIDTH_RANGE = (80, 161)
+WIDTH_RANGE = (160, 321)
 ASPECT_RANGE = (0.75, 1.33)  # height / width
-FILL_RANGE = (0.55, 0.9)
+FILL_RANGE = (0.6, 0.9)
 
 # Tuned on this data (tests/test_classification_quality.py): resnet10 at 64x64 from
 # scratch. Small images need no more than 64 pixels; SGD with a cosine decay converges

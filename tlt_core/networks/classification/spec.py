@@ -24,15 +24,20 @@ Relative paths are relative to the spec file's directory.
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import text_format
 
+from tlt_core.errors import DataError, SpecError
 from tlt_core.io_utils import write_text_atomic
 from tlt_core.networks.classification import classification_experiment_pb2 as pb
 from tlt_core.spec.archs import ARCHITECTURES
 from tlt_core.spec.locate import SpecLocator
+from tlt_core.spec.overrides import set_by_path
 from tlt_core.spec.resolve import Checker, resolve_path
 from tlt_core.spec.textparse import parse_message, read_spec_text, shortest_float32
 
@@ -88,7 +93,7 @@ class ClassificationSpec:
     reg_scope: tuple[str, ...]
     weight_decay: float
     lr: LrSchedule
-    random_seed: int
+    train_random_seed: int
     random_crop: bool
     center_crop: bool
     color_augmentation: bool
@@ -103,6 +108,36 @@ class ClassificationSpec:
     top_k: int
     eval_batch_size: int
     eval_center_crop: bool
+    # Set when the classes are known without the data (a model's, `with_class_names`).
+    known_class_names: tuple[str, ...] | None = None
+
+    @property
+    def random_seed(self) -> int:
+        return self.train_random_seed
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes in model order: the model's where known, else the sorted class
+        directory names of the first dataset directory that exists (train, val, eval)."""
+        if self.known_class_names is not None:
+            return self.known_class_names
+        from tlt_core.networks.classification.data import class_directory_names
+
+        for path in (self.train_dataset_path, self.val_dataset_path, self.eval_dataset_path):
+            if path and Path(path).is_dir():
+                return class_directory_names(path)
+        raise DataError(
+            "no dataset directory of the spec exists, so its classes are unknown",
+            self.train_dataset_path,
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def with_class_names(self, names) -> ClassificationSpec:
+        """This spec with the classes fixed (a model's), whatever the data holds."""
+        return dataclasses.replace(self, known_class_names=tuple(names))
 
     @property
     def arch_name(self) -> str:
@@ -128,19 +163,48 @@ class ClassificationSpec:
         n_epochs: int | None = None,
     ) -> ClassificationSpec:
         """A new spec reading other directories (``None`` keeps a value as it is)."""
+        overrides: dict[str, Any] = {}
+        for dotted, value in (
+            ("train_config.train_dataset_path", train),
+            ("train_config.val_dataset_path", val),
+            ("eval_config.eval_dataset_path", evaluation),
+        ):
+            if value is not None:
+                overrides[dotted] = str(value)
+        if n_epochs is not None:
+            overrides["train_config.n_epochs"] = int(n_epochs)
+        return self.with_overrides(overrides)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> ClassificationSpec:
+        """A new spec with fields set by dotted path (``{"train_config.n_epochs": 2}``;
+        None clears a field), validated like a file; relative paths stay anchored."""
         proto = copy.deepcopy(self.proto)
         _absolutize(proto, self.base_dir)
-        if train is not None:
-            proto.train_config.train_dataset_path = str(train)
-        if val is not None:
-            proto.train_config.val_dataset_path = str(val)
-        if evaluation is not None:
-            proto.eval_config.eval_dataset_path = str(evaluation)
-        if n_epochs is not None:
-            proto.train_config.n_epochs = int(n_epochs)
         label = self.path if self.path.endswith(" (rewritten)") else f"{self.path} (rewritten)"
+        for dotted, value in overrides.items():
+            set_by_path(proto, dotted, value, label)
         text = text_format.MessageToString(proto)
-        return build_spec(proto, path=label, text=text, locator=None, base_dir=self.base_dir)
+        rebuilt = build_spec(proto, path=label, text=text, locator=None, base_dir=self.base_dir)
+        return dataclasses.replace(rebuilt, known_class_names=self.known_class_names)
+
+    def replace_data_sources(self, train: Any = None, val: Any = None) -> ClassificationSpec:
+        """Read other dataset directories (a path, or a one-element list of one)."""
+
+        def one(value: Any) -> str | None:
+            if value is None:
+                return None
+            if isinstance(value, (list, tuple)):
+                if len(value) != 1:
+                    raise SpecError(
+                        f"a classification dataset is one directory, got {len(value)}",
+                        self.path,
+                        None,
+                        "train_config",
+                    )
+                value = value[0]
+            return str(value)
+
+        return self.with_paths(train=one(train), val=one(val))
 
 
 def _absolutize(proto: pb.Experiment, base_dir: Path) -> None:
@@ -307,7 +371,7 @@ def _resolve_train(proto: pb.Experiment, check: Checker, base_dir: Path) -> dict
         "reg_scope": reg_scope,
         "weight_decay": weight_decay,
         "lr": _resolve_lr(tc, check, n_epochs),
-        "random_seed": int(tc.random_seed),
+        "train_random_seed": int(tc.random_seed),
         "random_crop": _optional_bool(tc, "enable_random_crop", True),
         "center_crop": _optional_bool(tc, "enable_center_crop", True),
         "color_augmentation": _optional_bool(tc, "enable_color_augmentation", False),

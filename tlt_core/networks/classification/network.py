@@ -1,0 +1,334 @@
+"""The image classifier (002) behind the `Network` interface.
+
+Everything classification-only is reached from here: the spec, the class-per-directory
+input, the model, its loss (categorical cross-entropy with label smoothing), optimizer and
+learning-rate schedules, the metrics (top-1 / top-k, per-class precision / recall / F1,
+confusion matrix), the ``result.csv`` writer and the DeepStream secondary-classifier
+config. The exported graph needs no post-processing: its output is the softmax of the
+``predictions`` layer, ``predictions/Softmax`` (002, chapter 9). TensorFlow, Keras and
+ONNX are imported inside the hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo, Network, TrainingSettings
+
+OUTPUT_TENSOR = "predictions/Softmax"
+OUTPUT_LAYER = "predictions"
+
+
+class ClassificationNetwork(Network):
+    name: ClassVar[str] = "classification"
+    title: ClassVar[str] = "image classification (TLT v0.3): train, evaluate, inference, prune, export"
+    primary_metric: ClassVar[MetricSpec] = MetricSpec(
+        "top1_accuracy", "top-1 accuracy on the validation (or evaluation) directory"
+    )
+    raw_output_names: ClassVar[tuple[str, ...]] = (OUTPUT_TENSOR,)
+
+    # --- spec ------------------------------------------------------------------------------
+    def load_spec(self, path):
+        from tlt_core.networks.classification.spec import load_spec
+
+        return load_spec(path)
+
+    def parse_spec(self, text, *, path="<string>", base_dir=None):
+        from tlt_core.networks.classification.spec import parse_spec
+
+        return parse_spec(text, path=path, base_dir=base_dir)
+
+    def sample_spec(self, data_dir) -> str:
+        from tlt_core.networks.classification.sample import sample_spec
+
+        return sample_spec(data_dir)
+
+    def training_settings(self, spec) -> TrainingSettings:
+        starts = ((spec.pretrained_model_path, False),) if spec.pretrained_model_path else ()
+        return TrainingSettings(
+            batch_size_per_replica=int(spec.batch_size_per_gpu),
+            num_epochs=int(spec.n_epochs),
+            checkpoint_interval=int(spec.checkpoint_interval),
+            validation_period=int(spec.validation_period),
+            seed=int(spec.random_seed) if spec.random_seed else None,
+            start_models=starts,
+        )
+
+    # --- model -----------------------------------------------------------------------------
+    def build_model(self, spec, *, kernel_regularizer=None):
+        from tlt_core.networks.classification.model import build_classifier
+
+        scope = spec.reg_scope
+        return build_classifier(
+            arch=spec.arch,
+            n_layers=spec.n_layers,
+            input_shape=spec.input_shape,
+            num_classes=spec.num_classes,
+            freeze_blocks=spec.freeze_blocks,
+            freeze_bn=spec.freeze_bn,
+            dropout=spec.dropout,
+            conv_regularizer=kernel_regularizer if "Conv2D" in scope else None,
+            dense_regularizer=kernel_regularizer if "Dense" in scope else None,
+        )
+
+    def kernel_regularizer(self, spec):
+        from tlt_core.networks.classification.model import make_regularizer
+
+        return make_regularizer(spec.reg_type, spec.weight_decay)
+
+    def register_keras_classes(self) -> None:
+        import tlt_core.networks.classification.schedule  # noqa: F401
+
+    def model_classes(self, model) -> int:
+        return int(model.outputs[0].shape[-1])
+
+    def model_metadata(self, spec, model) -> dict[str, Any]:
+        return {
+            "arch": spec.arch,
+            "n_layers": spec.n_layers,
+            "preprocess_mode": spec.preprocess_mode,
+            "center_crop": bool(spec.eval_center_crop),
+        }
+
+    def check_model(self, spec, info: ModelInfo, *, source: str) -> None:
+        """Input shape and class count; class names only where the spec's data says them
+        (an inference spec need not point at the training data: the model names them)."""
+        from tlt_core.errors import DataError, ModelFileError
+
+        other = info.metadata.get("network")
+        if other is not None and other != self.name:
+            raise ModelFileError(f"{source}: a {other} model, not {self.name}")
+        if tuple(info.input_shape) != tuple(spec.input_shape):
+            raise ModelFileError(
+                f"{source}: model input (H, W, C) {tuple(info.input_shape)} does not match "
+                f"the spec's model_config.input_image_size {tuple(spec.input_shape)}"
+            )
+        try:
+            names = spec.class_names
+        except DataError:
+            return
+        model_names = info.metadata.get("class_names")
+        if model_names is not None and set(names) - set(model_names):
+            raise ModelFileError(
+                f"{source}: the data's classes {sorted(set(names) - set(model_names))} are "
+                f"not among the model's {list(model_names)}"
+            )
+        if model_names is None and info.num_classes != len(names):
+            raise ModelFileError(
+                f"{source}: model predicts {info.num_classes} classes, the data has "
+                f"{len(names)} ({', '.join(names)})"
+            )
+
+    def checkpoint_stem(self, spec) -> str:
+        return spec.arch_name
+
+    def prune_keep_layers(self, model) -> list[str]:
+        return [OUTPUT_LAYER]
+
+    def head_layers_description(self) -> str:
+        return f"the {OUTPUT_LAYER} layer"
+
+    # --- data ------------------------------------------------------------------------------
+    def _folders(self, spec, *, training: bool, sources=None):
+        from tlt_core.errors import DataError
+        from tlt_core.networks.classification.data import list_class_folders
+
+        if sources is not None:
+            root = sources[0] if isinstance(sources, (list, tuple)) else sources
+        else:
+            root = spec.train_dataset_path if training else spec.val_dataset_path
+        if root is None:
+            raise DataError(
+                "no validation directory: set train_config.val_dataset_path", spec.path
+            )
+        return list_class_folders(root, class_names=spec.class_names)
+
+    def input_pipeline(
+        self, spec, *, training, batch_size, sources=None, shuffle=None, seed=None, repeat=False
+    ):
+        import tensorflow as tf
+
+        from tlt_core.networks.classification.data import build_dataset, mixup
+
+        folders = self._folders(spec, training=training, sources=sources)
+        seed = int(spec.random_seed if seed is None else seed)
+        height, width, _ = spec.input_shape
+        dataset = build_dataset(
+            folders,
+            input_hw=(height, width),
+            preprocess_mode=spec.preprocess_mode,
+            batch_size=batch_size,
+            training=training,
+            seed=seed,
+            random_crop=spec.random_crop,
+            center_crop=spec.center_crop if training else spec.eval_center_crop,
+            color_augmentation=spec.color_augmentation,
+            shuffle=shuffle,
+        )
+        num_classes = len(folders.class_names)
+        alpha = float(spec.mixup_alpha) if training else 0.0
+
+        def with_targets(index, batch):
+            one_hot = tf.one_hot(batch["label"], num_classes, dtype=tf.float32)
+            image = batch["image"]
+            if alpha > 0:
+                batch_seed = tf.stack([tf.constant(seed, tf.int64), index])
+                image, one_hot = mixup(image, one_hot, batch_seed, alpha)
+            return {**batch, "image": image, "targets": one_hot, "frame_id": batch["path"]}
+
+        dataset = dataset.enumerate().map(with_targets, num_parallel_calls=tf.data.AUTOTUNE)
+        if repeat:
+            dataset = dataset.repeat()
+        return dataset.prefetch(2)
+
+    def dataset_size(self, spec, *, training, sources=None) -> int:
+        return len(self._folders(spec, training=training, sources=sources))
+
+    def has_validation_data(self, spec) -> bool:
+        return bool(spec.val_dataset_path)
+
+    def preprocess(self, spec, rgb):
+        import tensorflow as tf
+
+        from tlt_core.data.augment import render
+        from tlt_core.networks.classification.data import (
+            CENTER_CROP_FRACTION,
+            center_window,
+            preprocess,
+        )
+
+        image = tf.convert_to_tensor(rgb)
+        fraction = CENTER_CROP_FRACTION if spec.eval_center_crop else 1.0
+        height, width, _ = spec.input_shape
+        pixels = render(image, center_window(image, fraction), (height, width), (0.0, 0.0, 0.0))
+        return preprocess(pixels, spec.preprocess_mode).numpy()
+
+    # --- training --------------------------------------------------------------------------
+    def training_model(self, model):
+        return model
+
+    def training_targets(self, spec, model):
+        def to_targets(batch):
+            return batch["image"], batch["targets"]
+
+        return to_targets
+
+    def loss(self, spec):
+        import keras
+
+        return keras.losses.CategoricalCrossentropy(label_smoothing=float(spec.label_smoothing))
+
+    def optimizer(self, spec, *, total_steps, replicas):
+        import keras
+
+        from tlt_core.networks.classification.schedule import ClassificationSchedule
+
+        steps_per_epoch = max(int(total_steps) // max(int(spec.n_epochs), 1), 1)
+        schedule = ClassificationSchedule.from_spec(
+            spec.lr, steps_per_epoch=steps_per_epoch, total_steps=total_steps, scale=replicas
+        )
+        if spec.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=schedule)
+        if spec.optimizer == "rmsprop":
+            return keras.optimizers.RMSprop(learning_rate=schedule, momentum=spec.momentum)
+        return keras.optimizers.SGD(
+            learning_rate=schedule, momentum=spec.momentum, nesterov=spec.nesterov
+        )
+
+    # --- prediction and evaluation ---------------------------------------------------------
+    def raw_outputs(self, outputs) -> tuple[np.ndarray, ...]:
+        if isinstance(outputs, dict):
+            outputs = next(iter(outputs.values()))
+        if isinstance(outputs, (list, tuple)):
+            outputs = outputs[0]
+        return (np.asarray(outputs, np.float32),)
+
+    def postprocessor(self, spec, info: ModelInfo, *, threshold=None):
+        from tlt_core.networks.classification.inference import predictions_from_scores
+
+        names = info.metadata.get("class_names")
+        if names is None:
+            names = spec.class_names
+
+        def postprocess(raw, image_sizes):
+            return predictions_from_scores(raw[0], names)
+
+        return postprocess
+
+    def ground_truth(self, batch: Mapping[str, Any]) -> list[Any]:
+        return [int(v) for v in np.asarray(batch["label"])]
+
+    def metric(self, spec, predictions, truths, *, mode=None) -> MetricResult:
+        from tlt_core.networks.classification.metrics import compute_metrics, format_report
+
+        names = spec.class_names
+        scores = np.stack([p.scores for p in predictions]) if predictions else np.zeros(
+            (0, len(names)), np.float32
+        )
+        result = compute_metrics(scores, np.asarray(truths, np.int64), names, k=spec.top_k)
+        details = result.to_dict()
+        return MetricResult(
+            name=self.primary_metric.name,
+            value=float(result.top1),
+            per_class={n: float(r) for n, r in zip(names, result.recall, strict=True)},
+            num_images=result.num_images,
+            table=format_report(result),
+            details={k: v for k, v in details.items() if k not in ("top1_accuracy", "num_images")},
+            raw=result,
+        )
+
+    def metric_report(self, spec, result: MetricResult, output_dir) -> list[Path]:
+        from tlt_core.networks.classification.metrics import (
+            CONFUSION_PNG,
+            plot_confusion_matrix,
+            write_json,
+        )
+
+        out = Path(output_dir)
+        return [
+            write_json(result.raw, out / "results.json"),
+            plot_confusion_matrix(result.raw, out / CONFUSION_PNG),
+        ]
+
+    def eval_batch_size(self, spec) -> int:
+        return int(spec.eval_batch_size)
+
+    # --- inference -------------------------------------------------------------------------
+    def inference_writer(self, spec, output_dir, *, label_dir=None):
+        from tlt_core.networks.classification.inference import ResultCsvWriter
+
+        return ResultCsvWriter(Path(output_dir))
+
+    # --- export ----------------------------------------------------------------------------
+    def onnx_postprocess(self, spec, network_onnx, model, *, variant):
+        return network_onnx  # the softmax is the model's own output
+
+    def deepstream_config(
+        self,
+        spec,
+        *,
+        model_file,
+        model_class_names,
+        data_type,
+        batch_size,
+        engine_file,
+        cal_cache_file,
+    ) -> dict[str, str]:
+        from tlt_core.networks.classification.deepstream import deepstream_files
+
+        return deepstream_files(
+            spec,
+            model_file=model_file,
+            model_class_names=model_class_names,
+            data_type=data_type,
+            batch_size=batch_size,
+            engine_file=engine_file,
+            cal_cache_file=cal_cache_file,
+        )
+
+
+NETWORK = ClassificationNetwork()
