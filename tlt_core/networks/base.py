@@ -239,6 +239,12 @@ class Network(abc.ABC):
                 f"{list(names)}"
             )
 
+    def model_companion_files(self, class_names: Sequence[str]) -> dict[str, str]:
+        """Files written next to every model file of this network (checkpoints, pruned
+        models, exports) as ``{file name: text}``: classification's ``classmap.json``.
+        Default: none."""
+        return {}
+
     @abc.abstractmethod
     def checkpoint_stem(self, spec: NetworkSpec) -> str:
         """File name stem of training checkpoints, e.g. ``ssd_resnet18`` (the trainer

@@ -153,6 +153,8 @@ def export(
             model_bytes(exported.full), engine_file, options, source=str(output_path)
         ).engine_path
 
+    for file_name, text in net.model_companion_files(model_classes or ()).items():
+        write_text_atomic(output_path.parent / file_name, text)
     ds_files: dict[str, str] = {}
     if gen_ds_config:
         if plain_onnx is None:

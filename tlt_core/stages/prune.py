@@ -112,6 +112,7 @@ def prune(
     ).validate()
 
     from tlt_core.errors import ModelFileError
+    from tlt_core.io_utils import write_text_atomic
     from tlt_core.modelfile import save_model
     from tlt_core.networks import load_model
     from tlt_core.prune.pruner import prune_model
@@ -126,6 +127,8 @@ def prune(
         if layer.filters_after != layer.filters_before:
             log.info("%s: %d -> %d filters", layer.name, layer.filters_before, layer.filters_after)
     save_model(output_path, pruned, key, pruned_metadata(meta, settings, before, after))
+    for file_name, text in net.model_companion_files(meta.get("class_names", ())).items():
+        write_text_atomic(Path(output_path).parent / file_name, text)
     result = PruneResult(Path(output_path), before, after, after / before, plan.per_layer)
     log.info("%s", result.summary())
     return result

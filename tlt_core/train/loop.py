@@ -183,6 +183,7 @@ def finish_epoch(
     saved (default ``ctx.model``). Validation, checkpoints and ``status.json`` are the
     chief's; every worker returns (and keeps in ``state["history"]``) the same record.
     """
+    from tlt_core.io_utils import write_text_atomic
     from tlt_core.modelfile import save_model
 
     metric = ctx.metric_name
@@ -226,6 +227,8 @@ def finish_epoch(
             extra={"epoch": epoch if partial else done, "step": steps if partial else 0},
         )
         save_model(path, model, ctx.key, meta, training_state=optimizer_state(optimizer))
+        for file_name, text in ctx.network.model_companion_files(meta["class_names"]).items():
+            write_text_atomic(path.parent / file_name, text)
         state["last_checkpoint"] = path
         ctx.status.last_checkpoint = str(path.relative_to(ctx.results_dir))
         record["checkpoint"] = ctx.status.last_checkpoint

@@ -8,7 +8,7 @@ list instead, so a validation directory that lacks a class still scores correctl
 
 Pixels are touched once, as in the SSD pipeline: the geometry (random crop, flip, or the
 evaluation centre crop) is a window drawn as TF ops and rendered by
-`tlt_core.data.augment.render` (OpenCV) together with the colour jitter; then the
+`tlt_core.data.render_cv` (OpenCV) together with the colour jitter; then the
 ``preprocess_mode`` of the spec:
 
 - ``caffe``: BGR minus the ImageNet mean (103.939, 116.779, 123.68), 0..255 scale;
@@ -29,6 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,6 +50,7 @@ TORCH_STD_RGB = (0.229, 0.224, 0.225)
 # Colour augmentation amounts (brightness in levels, contrast/saturation factors, hue in
 # degrees): SSD's photometric distortion, shared with the detectors.
 COLOR_JITTER = {"brightness": 32.0, "contrast": 0.5, "saturation": 0.5, "hue": 18.0}
+NEUTRAL_JITTER = (0.0, 1.0, 1.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,14 @@ def list_class_folders(
     return ClassFolders(root, names, tuple(paths), tuple(labels))
 
 
+def classmap_text(class_names: Sequence[str]) -> str:
+    """``{"class name": index}``: TLT's ``classmap.json``."""
+    return json.dumps({name: i for i, name in enumerate(class_names)}, indent=1) + "\n"
+
+
 def write_classmap(path: str | Path, class_names: Sequence[str]) -> Path:
-    """``{"class name": index}`` as TLT's ``classmap.json``, written atomically."""
-    mapping = {name: i for i, name in enumerate(class_names)}
-    return write_text_atomic(path, json.dumps(mapping, indent=1) + "\n")
+    """`classmap_text` written atomically."""
+    return write_text_atomic(path, classmap_text(class_names))
 
 
 def read_classmap(path: str | Path) -> tuple[str, ...]:
@@ -156,11 +162,9 @@ def preprocess(pixels, mode: str):
     """RGB float pixels ``[..., 3]`` (0..255) -> the model input of ``preprocess_mode``."""
     import tensorflow as tf
 
-    from tlt_core.data.augment import model_input
-
     pixels = tf.convert_to_tensor(pixels, tf.float32)
     if mode == "caffe":
-        return model_input(pixels, CAFFE_MEAN_BGR)
+        return tf.reverse(pixels, axis=[-1]) - tf.constant(CAFFE_MEAN_BGR, tf.float32)
     if mode == "torch":
         mean = tf.constant(TORCH_MEAN_RGB, tf.float32)
         std = tf.constant(TORCH_STD_RGB, tf.float32)
@@ -184,18 +188,77 @@ def preprocess_numpy(pixels_rgb: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"unknown preprocess_mode {mode!r}")
 
 
-def _crop_window(image, seed, *, random_crop: bool, flip: bool):
-    """The training window (`tlt_core.data.augment.Geometry`) of one image."""
+class Window(NamedTuple):
+    """The part of the source image the output shows (float32 tensors): ``canvas_hw`` its
+    size in source pixels, ``origin_yx`` where the image's top-left corner sits relative
+    to it, ``flip`` mirrored left-right (`tlt_core.data.render_cv` conventions)."""
+
+    canvas_hw: Any
+    origin_yx: Any
+    flip: Any
+
+
+def render(image, window: Window, output_hw: tuple[int, int], jitter=None):
+    """Resample ``window`` of the uint8 RGB ``image`` to ``output_hw`` and apply the colour
+    ``jitter`` ([brightness, contrast, saturation, hue, contrast_first]; none by default)
+    in one OpenCV pass (`tlt_core.data.render_cv.render_window`): float32 RGB 0..255."""
     import tensorflow as tf
 
-    from tlt_core.data.augment import Geometry, identity_geometry
+    from tlt_core.data.render_cv import render_window
+
+    pixels = tf.numpy_function(
+        render_window,
+        [
+            image,
+            window.canvas_hw,
+            window.origin_yx,
+            window.flip,
+            tf.constant(output_hw, tf.int32),
+            tf.zeros([3], tf.float32),
+            tf.constant(NEUTRAL_JITTER, tf.float32) if jitter is None else jitter,
+            tf.zeros([0], tf.float32),
+        ],
+        tf.float32,
+        stateful=False,
+        name="render_window",
+    )
+    pixels.set_shape([output_hw[0], output_hw[1], 3])
+    return pixels
+
+
+def draw_jitter(seed):
+    """Colour augmentation amounts for `render`: each of brightness, contrast, saturation
+    and hue applied with probability 1/2 within `COLOR_JITTER`, in a random order."""
+    import tensorflow as tf
+
+    u = tf.random.stateless_uniform([9], seed)
+    b, c, s, h = (COLOR_JITTER[k] for k in ("brightness", "contrast", "saturation", "hue"))
+
+    def amount(i: int, low: float, high: float, neutral: float):
+        return tf.where(u[2 * i] < 0.5, low + (high - low) * u[2 * i + 1], neutral)
+
+    return tf.stack(
+        [
+            amount(0, -b, b, 0.0),
+            amount(1, 1.0 - c, 1.0 + c, 1.0),
+            amount(2, 1.0 - s, 1.0 + s, 1.0),
+            amount(3, -h, h, 0.0),
+            tf.cast(u[8] < 0.5, tf.float32),
+        ]
+    )
+
+
+def crop_window(image, seed, *, random_crop: bool, flip: bool) -> Window:
+    """The training window of one image: a random crop (see the module doc), mirrored
+    with probability 1/2."""
+    import tensorflow as tf
 
     s_area, s_ratio, s_y, s_x, s_flip = tf.unstack(
         tf.random.experimental.stateless_split(seed, num=5)
     )
-    geometry = identity_geometry(image)
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    canvas, origin = hw, tf.zeros([2], tf.float32)
     if random_crop:
-        hw = geometry.canvas_hw
         area = tf.random.stateless_uniform([], s_area, CROP_MIN_AREA, 1.0) * hw[0] * hw[1]
         log_ratio = tf.random.stateless_uniform(
             [], s_ratio, math.log(CROP_ASPECT[0]), math.log(CROP_ASPECT[1])
@@ -205,33 +268,24 @@ def _crop_window(image, seed, *, random_crop: bool, flip: bool):
         crop_w = tf.minimum(tf.sqrt(area * ratio), hw[1])
         y0 = tf.random.stateless_uniform([], s_y) * (hw[0] - crop_h)
         x0 = tf.random.stateless_uniform([], s_x) * (hw[1] - crop_w)
-        geometry = Geometry(tf.stack([crop_h, crop_w]), -tf.stack([y0, x0]), geometry.flip)
-    if flip:
-        flipped = tf.random.stateless_uniform([], s_flip) < FLIP_PROBABILITY
-        geometry = Geometry(geometry.canvas_hw, geometry.origin_yx, flipped)
-    return geometry
+        canvas, origin = tf.stack([crop_h, crop_w]), -tf.stack([y0, x0])
+    flipped = tf.random.stateless_uniform([], s_flip) < FLIP_PROBABILITY if flip else False
+    return Window(canvas, origin, tf.convert_to_tensor(flipped))
 
 
-def center_window(image, fraction: float):
+def center_window(image, fraction: float) -> Window:
+    """The central ``fraction`` of each side of ``image``."""
     import tensorflow as tf
-
-    from tlt_core.data.augment import Geometry
 
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
     crop = hw * fraction
-    return Geometry(crop, -(hw - crop) / 2.0, tf.constant(False))
+    return Window(crop, -(hw - crop) / 2.0, tf.constant(False))
 
 
-def load_pixels(path, output_hw: tuple[int, int], *, center_crop: bool):
-    """Graph op: image file -> RGB float32 ``[H, W, 3]`` 0..255, as evaluation sees it."""
-    import tensorflow as tf
-
-    from tlt_core.data.augment import render
-    from tlt_core.data.decode import decode_rgb
-
-    image = decode_rgb(tf.io.read_file(path))
+def eval_pixels(image, output_hw: tuple[int, int], *, center_crop: bool):
+    """Decoded uint8 RGB -> float32 RGB ``[H, W, 3]`` as evaluation and inference see it."""
     fraction = CENTER_CROP_FRACTION if center_crop else 1.0
-    return render(image, center_window(image, fraction), output_hw, (0.0, 0.0, 0.0))
+    return render(image, center_window(image, fraction), output_hw)
 
 
 def build_dataset(
@@ -254,14 +308,11 @@ def build_dataset(
     """
     import tensorflow as tf
 
-    from tlt_core.data.augment import AugmentConfig, draw_jitter, render
     from tlt_core.data.decode import decode_rgb
 
     if batch_size < 1:
         raise DataError(f"batch size must be positive, got {batch_size}", field="batch_size")
     shuffle = training if shuffle is None else shuffle
-    jitter_config = AugmentConfig(**COLOR_JITTER)
-    fill = (0.0, 0.0, 0.0)
     records = tf.data.Dataset.from_tensor_slices(
         (list(folders.paths), np.asarray(folders.labels, np.int32))
     )
@@ -276,12 +327,11 @@ def build_dataset(
             crop_seed, colour_seed = tf.unstack(
                 tf.random.experimental.stateless_split(element_seed, num=2)
             )
-            geometry = _crop_window(image, crop_seed, random_crop=random_crop, flip=True)
-            jitter = draw_jitter(colour_seed, jitter_config) if color_augmentation else None
-            pixels = render(image, geometry, input_hw, fill, jitter)
+            window = crop_window(image, crop_seed, random_crop=random_crop, flip=True)
+            jitter = draw_jitter(colour_seed) if color_augmentation else None
+            pixels = render(image, window, input_hw, jitter)
         else:
-            fraction = CENTER_CROP_FRACTION if center_crop else 1.0
-            pixels = render(image, center_window(image, fraction), input_hw, fill)
+            pixels = eval_pixels(image, input_hw, center_crop=center_crop)
         return {"image": preprocess(pixels, preprocess_mode), "label": label, "path": path}
 
     dataset = records.enumerate().map(

@@ -25,7 +25,9 @@ OUTPUT_LAYER = "predictions"
 
 class ClassificationNetwork(Network):
     name: ClassVar[str] = "classification"
-    title: ClassVar[str] = "image classification (TLT v0.3): train, evaluate, inference, prune, export"
+    title: ClassVar[str] = (
+        "image classification (TLT v0.3): train, evaluate, inference, prune, export"
+    )
     primary_metric: ClassVar[MetricSpec] = MetricSpec(
         "top1_accuracy", "top-1 accuracy on the validation (or evaluation) directory"
     )
@@ -123,6 +125,11 @@ class ClassificationNetwork(Network):
                 f"{len(names)} ({', '.join(names)})"
             )
 
+    def model_companion_files(self, class_names) -> dict[str, str]:
+        from tlt_core.networks.classification.data import CLASSMAP_FILE, classmap_text
+
+        return {CLASSMAP_FILE: classmap_text(class_names)}
+
     def checkpoint_stem(self, spec) -> str:
         return spec.arch_name
 
@@ -142,9 +149,7 @@ class ClassificationNetwork(Network):
         else:
             root = spec.train_dataset_path if training else spec.val_dataset_path
         if root is None:
-            raise DataError(
-                "no validation directory: set train_config.val_dataset_path", spec.path
-            )
+            raise DataError("no validation directory: set train_config.val_dataset_path", spec.path)
         return list_class_folders(root, class_names=spec.class_names)
 
     def input_pipeline(
@@ -194,17 +199,11 @@ class ClassificationNetwork(Network):
     def preprocess(self, spec, rgb):
         import tensorflow as tf
 
-        from tlt_core.data.augment import render
-        from tlt_core.networks.classification.data import (
-            CENTER_CROP_FRACTION,
-            center_window,
-            preprocess,
-        )
+        from tlt_core.networks.classification.data import eval_pixels, preprocess
 
-        image = tf.convert_to_tensor(rgb)
-        fraction = CENTER_CROP_FRACTION if spec.eval_center_crop else 1.0
         height, width, _ = spec.input_shape
-        pixels = render(image, center_window(image, fraction), (height, width), (0.0, 0.0, 0.0))
+        image = tf.convert_to_tensor(rgb, tf.uint8)
+        pixels = eval_pixels(image, (height, width), center_crop=spec.eval_center_crop)
         return preprocess(pixels, spec.preprocess_mode).numpy()
 
     # --- training --------------------------------------------------------------------------
@@ -266,8 +265,10 @@ class ClassificationNetwork(Network):
         from tlt_core.networks.classification.metrics import compute_metrics, format_report
 
         names = spec.class_names
-        scores = np.stack([p.scores for p in predictions]) if predictions else np.zeros(
-            (0, len(names)), np.float32
+        scores = (
+            np.stack([p.scores for p in predictions])
+            if predictions
+            else np.zeros((0, len(names)), np.float32)
         )
         result = compute_metrics(scores, np.asarray(truths, np.int64), names, k=spec.top_k)
         details = result.to_dict()

@@ -36,9 +36,9 @@ from tlt_core.errors import DataError, SpecError
 from tlt_core.io_utils import write_text_atomic
 from tlt_core.networks.classification import classification_experiment_pb2 as pb
 from tlt_core.spec.archs import ARCHITECTURES
+from tlt_core.spec.check import Checker, resolve_path
 from tlt_core.spec.locate import SpecLocator
 from tlt_core.spec.overrides import set_by_path
-from tlt_core.spec.resolve import Checker, resolve_path
 from tlt_core.spec.textparse import parse_message, read_spec_text, shortest_float32
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
