@@ -145,3 +145,26 @@ def test_mixup_mixes_images_and_labels_alike():
     # Each image is the label-weighted mix of the originals: value = sum_i w_i * i.
     np.testing.assert_allclose(mixed.numpy()[:, 0, 0, 0], labels @ np.arange(4), rtol=1e-5)
     assert not np.allclose(labels, one_hot.numpy())
+
+
+def test_sample_data_cli_task_classification(tmp_path):
+    from tlt_core.cli import main
+    from tlt_core.networks import get_network
+
+    out = tmp_path / "sample"
+    assert main(["sample-data", "--task", "classification", "-o", str(out), "--num-train", "10",
+                 "--num-val", "5"]) == 0  # fmt: skip
+    assert sorted(p.name for p in (out / "train").iterdir()) == sorted(
+        ("car", "cyclist", "pedestrian", "person_sitting", "van")
+    )
+    spec = get_network("classification").load_spec(out / "specs" / "classification_train.txt")
+    assert spec.train_dataset_path == str(out / "train")
+    assert spec.class_names == ("car", "cyclist", "pedestrian", "person_sitting", "van")
+    # Regenerating over it is allowed; over a foreign directory it is refused.
+    assert (
+        main(["sample-data", "--task", "classification", "-o", str(out), "--num-train", "5"]) == 0
+    )
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "x.txt").write_text("mine")
+    assert main(["sample-data", "--task", "classification", "-o", str(foreign)]) == 2

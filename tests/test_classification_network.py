@@ -153,5 +153,6 @@ def test_prune_and_export(trained, tmp_path):
     batch = network.preprocess(spec_obj, rgb)[None]
     keras_scores = np.asarray(before(batch))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    onnx_scores = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    nchw = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+    onnx_scores = session.run(["predictions/Softmax"], {session.get_inputs()[0].name: nchw})[0]
     np.testing.assert_allclose(onnx_scores, keras_scores, rtol=1e-4, atol=1e-5)

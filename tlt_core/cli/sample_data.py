@@ -30,20 +30,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--num_train",
         dest="num_train",
         type=int,
-        default=200,
+        default=None,
         metavar="N",
-        help="training images (default 200)",
+        help="training images (default 200; classification 1000)",
     )
     parser.add_argument(
         "--num-val",
         "--num_val",
         dest="num_val",
         type=int,
-        default=50,
+        default=None,
         metavar="N",
-        help="validation images (default 50)",
+        help="validation images (default 50; classification 200)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--task",
+        dest="sample_task",
+        choices=("detection", "classification"),
+        default="detection",
+        help="detection: KITTI images and labels (default); classification: one folder per "
+        "class under DIR/train and DIR/val (TLT v0.3 guide 4.1) and "
+        "DIR/specs/classification_train.txt",
+    )
     parser.add_argument(
         "--width", type=int, default=None, help="fixed image width (default: 320-480, varying)"
     )
@@ -57,15 +66,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlt_core.stages.sample_data import generate
+    from tlt_core.stages.sample_data import generate, generate_classification
     from tlt_core.storage import PathResolver
 
+    if args.sample_task == "classification":
+        if args.width is not None or args.height is not None:
+            from tlt_core.errors import UsageError
+
+            raise UsageError("--width/--height apply to --task detection only")
+        with PathResolver() as paths:
+            made = generate_classification(
+                paths.output(args.output_dir),
+                num_train=1000 if args.num_train is None else args.num_train,
+                num_val=200 if args.num_val is None else args.num_val,
+                seed=args.seed,
+            )
+        counts = ", ".join(
+            f"{split}: {sum(c.values())} images" for split, c in made.class_counts.items()
+        )
+        log.info("classification sample written to %s (%s)", args.output_dir, counts)
+        log.info("classification spec: %s", made.spec)
+        return 0
     with PathResolver() as paths:
         output_dir = paths.output(args.output_dir)
         result = generate(
             output_dir,
-            num_train=args.num_train,
-            num_val=args.num_val,
+            num_train=200 if args.num_train is None else args.num_train,
+            num_val=50 if args.num_val is None else args.num_val,
             seed=args.seed,
             width=args.width,
             height=args.height,

@@ -175,6 +175,17 @@ class Network(abc.ABC):
         """An experiment spec (text) that trains on the sample data in ``data_dir``
         (``tlt sample-data`` layout)."""
 
+    def generate_sample(
+        self, output_dir: Path, *, num_train: int, num_val: int, seed: int, spec_root: Path
+    ) -> tuple[dict[str, dict[str, int]], Path]:
+        """Write this network's own sample dataset (``tlt sample-data --task <its task>``)
+        into the empty ``output_dir``, with a spec naming ``spec_root``; returns the
+        per-split class counts and the spec's path relative to ``output_dir``. Networks
+        that train on the shared KITTI sample (the detectors) do not override it."""
+        from tlt_core.errors import UsageError
+
+        raise UsageError(f"{self.name} trains on the KITTI sample (tlt sample-data)")
+
     @abc.abstractmethod
     def training_settings(self, spec: NetworkSpec) -> TrainingSettings:
         """The generic loop's numbers from the spec's training / evaluation config."""

@@ -1,7 +1,9 @@
-"""Stage: generate the sample KITTI dataset (``tlt sample-data``)."""
+"""Stage: generate a sample dataset (``tlt sample-data``): KITTI detection data, or the
+class-per-directory classification data (``--task classification``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from tlt_core.data.sample import MANIFEST, SampleData, generate_sample_data, sample_paths
@@ -31,13 +33,7 @@ def generate(
     for name, value in (("width", width), ("height", height)):
         if value is not None and value < MIN_IMAGE_SIDE:
             raise UsageError(f"{name} {value} is below the minimum {MIN_IMAGE_SIDE}")
-    if output_dir.exists():
-        if not output_dir.is_dir():
-            raise UsageError(f"{output_dir}: exists and is not a directory")
-        if any(output_dir.iterdir()) and not (output_dir / MANIFEST).exists():
-            raise UsageError(
-                f"{output_dir}: not empty and not a sample dataset; refusing to replace it"
-            )
+    _check_replaceable(output_dir)
     with atomic_dir(output_dir) as tmp:
         made = generate_sample_data(
             tmp,
@@ -49,3 +45,45 @@ def generate(
             spec_root=output_dir,
         )
     return sample_paths(output_dir, made.class_counts)
+
+
+@dataclass(frozen=True)
+class ClassificationSample:
+    """Paths of a generated class-per-directory dataset."""
+
+    root: Path
+    train_dir: Path
+    val_dir: Path
+    spec: Path
+    class_counts: dict[str, dict[str, int]]
+
+
+def generate_classification(
+    output_dir: str | Path, *, num_train: int = 1000, num_val: int = 200, seed: int = 0
+) -> ClassificationSample:
+    """The class-per-directory sample of the classification network (002, 4.1) into
+    ``output_dir``, atomically, with the same replacement rules as `generate`."""
+    from tlt_core.networks import get_network
+
+    network = get_network("classification")
+    output_dir = Path(output_dir).absolute()
+    if num_train < 1 or num_val < 0:
+        raise UsageError(f"need num_train >= 1 and num_val >= 0, got {num_train}, {num_val}")
+    _check_replaceable(output_dir)
+    with atomic_dir(output_dir) as tmp:
+        counts, spec = network.generate_sample(
+            tmp, num_train=num_train, num_val=num_val, seed=seed, spec_root=output_dir
+        )
+    return ClassificationSample(
+        output_dir, output_dir / "train", output_dir / "val", output_dir / spec, counts
+    )
+
+
+def _check_replaceable(output_dir: Path) -> None:
+    if output_dir.exists():
+        if not output_dir.is_dir():
+            raise UsageError(f"{output_dir}: exists and is not a directory")
+        if any(output_dir.iterdir()) and not (output_dir / MANIFEST).exists():
+            raise UsageError(
+                f"{output_dir}: not empty and not a sample dataset; refusing to replace it"
+            )

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tlt_core.errors import ExportError, located
+from tlt_core.export.onnx import INPUT_NAME
 from tlt_core.networks.classification.data import CAFFE_MEAN_BGR, TORCH_MEAN_RGB, TORCH_STD_RGB
 
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "nvinfer_config.txt"
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
 OUTPUT_BLOB = "predictions/Softmax"
-INPUT_BLOB = "input_1"
 
 
 def preprocessing_keys(mode: str) -> list[str]:
@@ -77,7 +77,7 @@ def classifier_config_text(
         lines.append(f"int8-calib-file={cal_cache_file}")
     lines += [
         f"infer-dims={channels};{height};{width}",
-        f"uff-input-blob-name={INPUT_BLOB}",
+        f"uff-input-blob-name={INPUT_NAME}",
         f"batch-size={batch_size}",
         "## 0=FP32, 1=INT8, 2=FP16 mode",
         f"network-mode={NETWORK_MODE[data_type]}",

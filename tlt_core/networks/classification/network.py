@@ -49,6 +49,17 @@ class ClassificationNetwork(Network):
 
         return sample_spec(data_dir)
 
+    def generate_sample(self, output_dir, *, num_train, num_val, seed, spec_root):
+        from tlt_core.networks.classification.sample import (
+            SPEC_NAME,
+            generate_classification_sample,
+        )
+
+        counts = generate_classification_sample(
+            output_dir, num_train=num_train, num_val=num_val, seed=seed, spec_root=spec_root
+        )
+        return counts, Path("specs") / SPEC_NAME
+
     def training_settings(self, spec) -> TrainingSettings:
         starts = ((spec.pretrained_model_path, False),) if spec.pretrained_model_path else ()
         return TrainingSettings(
@@ -306,7 +317,22 @@ class ClassificationNetwork(Network):
 
     # --- export ----------------------------------------------------------------------------
     def onnx_postprocess(self, spec, network_onnx, model, *, variant):
-        return network_onnx  # the softmax is the model's own output
+        """The model's softmax as it is, named ``predictions/Softmax`` (002's output blob)
+        by an Identity node: the graph tf2onnx gives names it after the Keras layer."""
+        import onnx
+
+        from tlt_core.export.onnx import append_graph
+
+        (output,) = network_onnx.graph.output
+        post = onnx.helper.make_model(
+            onnx.helper.make_graph(
+                [onnx.helper.make_node("Identity", [output.name], [OUTPUT_TENSOR])],
+                "classification_output",
+                [],
+                [onnx.helper.make_tensor_value_info(OUTPUT_TENSOR, onnx.TensorProto.FLOAT, None)],
+            )
+        )
+        return append_graph(network_onnx, post, name="classification", check=False)
 
     def deepstream_config(
         self,
