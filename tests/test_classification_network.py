@@ -156,3 +156,40 @@ def test_prune_and_export(trained, tmp_path):
     nchw = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
     onnx_scores = session.run(["predictions/Softmax"], {session.get_inputs()[0].name: nchw})[0]
     np.testing.assert_allclose(onnx_scores, keras_scores, rtol=1e-4, atol=1e-5)
+
+
+def test_tlt_v03_spellings(trained, tmp_path, capsys):
+    """002's tlt-evaluate / tlt-infer: no spec (the model's own), -d, -pm, -cm; tlt-infer -d
+    writes result.csv whose classes give tlt-evaluate's accuracy."""
+    from tlt_core.cli.tlt_v03 import evaluate_main, infer_main
+
+    root, _, results = trained
+    model = str(results / "weights" / "resnet10_epoch_002.tlt")
+    val = root / "data" / "val"
+    assert (
+        evaluate_main(["classification", "-d", str(val), "-pm", model, "-k", KEY, "-b", "4"]) == 0
+    )
+    out = capsys.readouterr().out
+    top1 = float(out.split("Top-1 accuracy: ")[1].split()[0])
+
+    flat = tmp_path / "images"
+    flat.mkdir()
+    for image in sorted(val.glob("*/*.png")):
+        shutil.copy(image, flat / f"{image.parent.name}__{image.name}")
+    classmap = str(results / "weights" / "classmap.json")
+    argv = ["classification", "-m", model, "-d", str(flat), "-k", KEY, "-b", "3", "-cm", classmap]
+    assert infer_main(argv) == 0
+    with (flat / "result.csv").open() as stream:
+        rows = list(csv.reader(stream))
+    right = sum(r[1].rsplit("/", 1)[1].split("__")[0] == r[2] for r in rows)
+    assert len(rows) == 10 and right / 10 == pytest.approx(top1, abs=1e-4)
+
+    image = sorted(flat.iterdir())[0]
+    assert infer_main(["classification", "-m", model, "-i", str(image), "-k", KEY]) == 0
+    assert "Class name = " in capsys.readouterr().err
+
+    wrong = tmp_path / "classmap.json"
+    wrong.write_text('{"a": 0, "b": 1}')
+    argv = ["classification", "-m", model, "-i", str(image), "-k", KEY, "-cm", str(wrong)]
+    assert infer_main(argv) == 1
+    assert "are not the model's" in capsys.readouterr().err

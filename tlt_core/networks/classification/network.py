@@ -25,6 +25,7 @@ OUTPUT_LAYER = "predictions"
 
 class ClassificationNetwork(Network):
     name: ClassVar[str] = "classification"
+    sample_task: ClassVar[str] = "classification"
     title: ClassVar[str] = (
         "image classification (TLT v0.3): train, evaluate, inference, prune, export"
     )
@@ -292,6 +293,13 @@ class ClassificationNetwork(Network):
             details={k: v for k, v in details.items() if k not in ("top1_accuracy", "num_images")},
             raw=result,
         )
+
+    def prediction_agreement(self, spec, predictions, reference, *, threshold) -> float | None:
+        """The fraction of images whose top-1 class is the same in both."""
+        if not reference:
+            return None
+        same = sum(p.label == r.label for p, r in zip(predictions, reference, strict=True))
+        return same / len(reference)
 
     def metric_report(self, spec, result: MetricResult, output_dir) -> list[Path]:
         from tlt_core.networks.classification.metrics import (
