@@ -20,9 +20,9 @@ SSD = get_network("ssd")
 def exported(sample_dataset, tmp_path_factory):
     """One export through the CLI: int8, tensorfile, DeepStream files (a single tf2onnx run)."""
     from tlt_core.cli import main
-    from tlt_core.data.sample import sample_experiment_spec
     from tlt_core.modelfile import save_model
     from tlt_core.networks.ssd.model import build_ssd
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
     from tlt_core.networks.ssd.spec import load_experiment
     from tlt_core.train.loop import model_metadata
 
