@@ -234,11 +234,12 @@ def test_cache_covers_the_network_and_calibrate_stage_agrees(exported, sample_da
 
 
 def test_efficient_nms_variant_attaches_to_the_same_network(exported):
-    from tlt_core.export.onnx import attach_postprocess, read_model
+    from tlt_core.export.onnx import read_model
     from tlt_core.networks.ssd.onnx_postprocess import (
         NMS_EFFICIENT_TRT,
         OUTPUT_NAMES,
         PostprocessConfig,
+        attach_postprocess,
     )
     from tlt_core.stages.calibrate import network_part
 

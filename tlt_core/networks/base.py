@@ -196,8 +196,8 @@ class Network(abc.ABC):
     @abc.abstractmethod
     def register_keras_classes(self) -> None:
         """Import the modules whose registered Keras classes (custom layers, losses) loading
-        this network's saved models needs (``tlt_core.modelfile`` calls it for a file whose
-        metadata names this network)."""
+        this network's saved models needs (``tlt_core.networks.load_model`` calls it for a
+        file whose metadata names this network, ``KerasRunner.from_file`` for its own)."""
 
     @abc.abstractmethod
     def model_classes(self, model: Any) -> int:
