@@ -63,6 +63,8 @@ def test_listing_errors(tmp_path):
 
 
 def test_classmap_round_trip_and_errors(tmp_path):
+    from tlt_core.data import classmap as data
+
     path = data.write_classmap(tmp_path / "classmap.json", ["b", "a", "c"])
     assert json.loads(path.read_text()) == {"b": 0, "a": 1, "c": 2}
     assert data.read_classmap(path) == ("b", "a", "c")

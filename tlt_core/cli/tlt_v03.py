@@ -107,7 +107,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from tlt_core.networks.classification.data import read_classmap
+    from tlt_core.data.classmap import read_classmap
     from tlt_core.stages.inference import inference
 
     spec, metadata = _model_spec(args.model, args.key)

@@ -144,6 +144,9 @@ class Network(abc.ABC):
     title: ClassVar[str]  # one line for ``tlt --help``
     primary_metric: ClassVar[MetricSpec]
     tasks: ClassVar[tuple[str, ...]] = TASKS
+    # Which sample ``tlt sample-data --task`` makes for it: "detection" (the shared KITTI
+    # sample, whose specs/<network>_train.txt it gets) or the network's own.
+    sample_task: ClassVar[str] = "detection"
     # Names of the raw model outputs, in the order runners return them (``raw``), and the
     # tensor names they have in the exported ONNX graph.
     raw_output_names: ClassVar[tuple[str, ...]]
@@ -171,9 +174,13 @@ class Network(abc.ABC):
         relative paths, default the working directory)."""
 
     @abc.abstractmethod
-    def sample_spec(self, data_dir: str | Path) -> str:
+    def sample_spec(
+        self, data_dir: str | Path, *, fast: bool = False, epochs: int | None = None
+    ) -> str:
         """An experiment spec (text) that trains on the sample data in ``data_dir``
-        (``tlt sample-data`` layout)."""
+        (``tlt sample-data`` layout; ``tlt sample-data`` writes it as
+        ``specs/<network>_train.txt``). ``fast``: a spec whose training takes minutes on
+        2 CPU cores (the local pipeline run); ``epochs`` overrides the epoch count."""
 
     def generate_sample(
         self, output_dir: Path, *, num_train: int, num_val: int, seed: int, spec_root: Path
@@ -203,8 +210,8 @@ class Network(abc.ABC):
     @abc.abstractmethod
     def register_keras_classes(self) -> None:
         """Import the modules whose registered Keras classes (custom layers, losses) loading
-        this network's saved models needs (``tlt_core.modelfile`` calls it for a file whose
-        metadata names this network)."""
+        this network's saved models needs (``tlt_core.networks.load_model`` calls it for a
+        file whose metadata names this network, ``KerasRunner.from_file`` for its own)."""
 
     @abc.abstractmethod
     def model_classes(self, model: Any) -> int:

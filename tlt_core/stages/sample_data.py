@@ -34,6 +34,8 @@ def generate(
         if value is not None and value < MIN_IMAGE_SIDE:
             raise UsageError(f"{name} {value} is below the minimum {MIN_IMAGE_SIDE}")
     _check_replaceable(output_dir)
+    from tlt_core.networks import NETWORKS
+
     with atomic_dir(output_dir) as tmp:
         made = generate_sample_data(
             tmp,
@@ -43,6 +45,11 @@ def generate(
             width=width,
             height=height,
             spec_root=output_dir,
+            experiment_specs={
+                name: net.sample_spec
+                for name, net in NETWORKS.items()
+                if net.sample_task == "detection"  # the KITTI sample's networks
+            },
         )
     return sample_paths(output_dir, made.class_counts)
 

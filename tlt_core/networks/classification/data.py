@@ -24,7 +24,6 @@ cutting the centre, TLT's evaluation crop); without it the whole image is resize
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,10 +33,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tlt_core.errors import DataError
-from tlt_core.io_utils import write_text_atomic
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
-CLASSMAP_FILE = "classmap.json"
 # The usual Inception crop keeps 8 % of the area at least; the objects of small datasets
 # fill most of their image, and a crop of 8 % often cuts the object out: 25 % keeps it.
 CROP_MIN_AREA = 0.25
@@ -124,35 +121,6 @@ def list_class_folders(
     if not paths:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the class directories", root)
     return ClassFolders(root, names, tuple(paths), tuple(labels))
-
-
-def classmap_text(class_names: Sequence[str]) -> str:
-    """``{"class name": index}``: TLT's ``classmap.json``."""
-    return json.dumps({name: i for i, name in enumerate(class_names)}, indent=1) + "\n"
-
-
-def write_classmap(path: str | Path, class_names: Sequence[str]) -> Path:
-    """`classmap_text` written atomically."""
-    return write_text_atomic(path, classmap_text(class_names))
-
-
-def read_classmap(path: str | Path) -> tuple[str, ...]:
-    """Class names in index order from a ``classmap.json``; `DataError` when malformed."""
-    path = Path(path)
-    try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("class map not found", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"not a JSON class map ({error})", path) from None
-    if not isinstance(mapping, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
-        for k, v in mapping.items()
-    ):
-        raise DataError('expected {"class name": index, ...}', path)
-    if sorted(mapping.values()) != list(range(len(mapping))):
-        raise DataError(f"indices must be 0..{len(mapping) - 1}, each once", path)
-    return tuple(sorted(mapping, key=mapping.__getitem__))
 
 
 # --- tf.data --------------------------------------------------------------------------------

@@ -48,6 +48,10 @@ SPEC_DEFAULTS: dict[str, object] = {
     "preprocess_mode": "caffe",
 }
 
+# The local pipeline run (minutes on 2 CPU cores for train + retrain): a smaller input and
+# fewer epochs.
+FAST_OVERRIDES: dict[str, object] = {"input_size": 32, "n_epochs": 4}
+
 _SPEC_TEMPLATE = """\
 model_config {{
   arch: "{arch}"
