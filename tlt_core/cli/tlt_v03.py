@@ -102,7 +102,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     spec, _ = _model_spec(args.pretrained_model, args.key)
     spec = spec.with_paths(val=Path(args.target_dir).absolute())
-    evaluate(args.pretrained_model, spec, args.key, batch_size=args.batch_size, network=NETWORK)
+    result = evaluate(
+        args.pretrained_model, spec, args.key, batch_size=args.batch_size, network=NETWORK
+    )
+    print(result.table)
     return 0
 
 

@@ -288,14 +288,13 @@ class ClassificationNetwork(Network):
             else np.zeros((0, len(names)), np.float32)
         )
         result = compute_metrics(scores, np.asarray(truths, np.int64), names, k=spec.top_k)
-        details = result.to_dict()
         return MetricResult(
             name=self.primary_metric.name,
             value=float(result.top1),
             per_class={n: float(r) for n, r in zip(names, result.recall, strict=True)},
             num_images=result.num_images,
             table=format_report(result),
-            details={k: v for k, v in details.items() if k not in ("top1_accuracy", "num_images")},
+            details={f"top{result.k}_accuracy": result.top_k},
             raw=result,
         )
 
