@@ -191,5 +191,7 @@ def test_tlt_v03_spellings(trained, tmp_path, capsys):
     wrong = tmp_path / "classmap.json"
     wrong.write_text('{"a": 0, "b": 1}')
     argv = ["classification", "-m", model, "-i", str(image), "-k", KEY, "-cm", str(wrong)]
-    assert infer_main(argv) == 1
+    from tlt_core.errors import ModelFileError
+
+    assert infer_main(argv) == ModelFileError.exit_code
     assert "are not the model's" in capsys.readouterr().err
