@@ -80,13 +80,16 @@ def evaluate(
     other = score(collected, experiment, mode=other_mode)
     seconds = time.time() - start
     table = report.format_ap_table(result)
+    # The table itself is the caller's to show (the CLI prints it on stdout): logging it too
+    # showed it twice in a terminal, where the log goes to stderr.
     log.info(
-        "evaluated %d images in %.1f s (%s, IoU %g)\n%s",
+        "evaluated %d images in %.1f s (%s, IoU %g): mAP %.4f%s",
         result.num_images,
         seconds,
         result.mode,
         result.iou_threshold,
-        table,
+        result.mAP,
+        f"; per-class table in {Path(output_dir) / 'results.txt'}" if output_dir else "",
     )
 
     paths: list[Path] = []
