@@ -23,8 +23,12 @@ from typing import TextIO
 
 # Lines of a task's output worth a person's attention while the run goes on.
 _SHOWN = re.compile(
-    r"\bepoch \d+/\d+|quality gate:|^\S+ (WARNING|ERROR|CRITICAL) (tlt_core|pipelines|components)"
+    r"\bepoch \d+/\d+|quality gate:"
+    r"|^\S+ (WARNING|ERROR|CRITICAL) (tlt_core|pipelines|components)"
+    r"|^\[KFP Executor [^\]]* (WARNING|ERROR|CRITICAL)\]"
 )
+# How the KFP executor formats a component's log records: shown as "time [level] message".
+_KFP_RECORD = re.compile(r"^\[KFP Executor \S+ (\S+?)(?:,\d+)? (\w+)\]: (.*)$")
 # TensorFlow's C++ logging (E0000 00:00:... file.cc:123] ...): in the task log only.
 _TF_NATIVE = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]")
 _TAIL_ON_FAILURE = 15
@@ -96,7 +100,15 @@ class _TaskStream(io.TextIOBase):
         if self.verbose:
             self.terminal.write(line + "\n")
         elif _SHOWN.search(stripped) and not _TF_NATIVE.match(stripped):
-            self.terminal.write(f"    {self.task}: {stripped}\n")
+            self.terminal.write(f"    {self.task}: {_readable(stripped)}\n")
+
+
+def _readable(line: str) -> str:
+    record = _KFP_RECORD.match(line)
+    if record is None:
+        return line
+    clock, level, message = record.groups()
+    return f"{clock} {message}" if level == "INFO" else f"{clock} {level} {message}"
 
 
 @contextlib.contextmanager

@@ -23,6 +23,9 @@ def chatty(lines: int) -> str:
         file=sys.stderr,
     )
     print("12:00:02 WARNING tlt_core.stages.convert: engine NOT built: no tensorrt")
+    print("[KFP Executor 2026-12-02 12:00:03,473 INFO]: epoch 2/2: loss 1.0, lr 0.001, 3.0 s")
+    print("[KFP Executor 2026-12-02 12:00:04,001 INFO]: wrote /tmp/x")
+    print("[KFP Executor 2026-12-02 12:00:05,001 WARNING]: target x86: engine NOT built")
     return "done"
 
 
@@ -48,13 +51,15 @@ def test_terminal_shows_task_lines_and_logs_keep_everything(tmp_path, verbose):
     if verbose:
         assert len(shown) > 400 and any("detail 199" in line for line in shown)
         return
-    # start, epoch, warning, done per task: nothing else.
-    assert len(shown) == 8, shown
-    assert shown[0].endswith("start chatty") and " done  chatty (" in shown[3]
+    # start, epochs, warnings, done per task: nothing else.
+    assert len(shown) == 12, shown
+    assert shown[0].endswith("start chatty") and " done  chatty (" in shown[5]
     assert shown[1] == (
         "    chatty: 12:00:01 INFO tlt_core.train.trainer: epoch 1/2: loss 1.2345, lr 0.01, 3.0 s"
     )
     assert "engine NOT built" in shown[2]
+    assert shown[3] == "    chatty: 12:00:03 epoch 2/2: loss 1.0, lr 0.001, 3.0 s"
+    assert shown[4] == "    chatty: 12:00:05 WARNING target x86: engine NOT built"
     assert not any("use_unbounded_threadpool" in line for line in shown)
     summary = run_log.summary_lines()
     assert summary[0].startswith("stage timings") and len(summary) == 3
