@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from tlt_core.errors import DataError, SpecError, TltError, located
 
 
 @contextlib.contextmanager
@@ -54,3 +57,65 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text)
     return Path(target)
+
+
+# -- bounded reads of user files ---------------------------------------------------------------
+
+
+def _user_error(error_type: type[TltError], message: str, path: str | Path) -> TltError:
+    if issubclass(error_type, DataError | SpecError):
+        return error_type(message, path)
+    return error_type(located(message, path))
+
+
+def check_regular_file(
+    path: str | Path, *, what: str = "file", error_type: type[TltError] = DataError
+) -> os.stat_result:
+    """``os.stat(path)`` (symlinks followed) of a regular file, or ``error_type`` naming it.
+
+    Devices, FIFOs and sockets are refused before they are opened: ``/dev/zero`` never ends
+    and opening a FIFO blocks until someone writes to it.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise _user_error(error_type, f"{what} not found", path) from None
+    except OSError as error:
+        raise _user_error(error_type, f"cannot read {what}: {error.strerror}", path) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _user_error(error_type, f"is a directory, expected a {what}", path)
+    if not stat.S_ISREG(info.st_mode):
+        raise _user_error(error_type, f"not a regular file, expected a {what}", path)
+    return info
+
+
+def read_bytes_limited(
+    path: str | Path,
+    limit: int,
+    *,
+    what: str = "file",
+    error_type: type[TltError] = DataError,
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, else ``error_type``.
+
+    Reads at most ``limit + 1`` bytes whatever the file claims, so a file that grows while it
+    is read still costs bounded memory.
+    """
+    check_regular_file(path, what=what, error_type=error_type)
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as error:
+        raise _user_error(error_type, f"cannot read {what}: {error.strerror}", path) from None
+    if len(data) > limit:
+        raise _user_error(
+            error_type, f"{what} larger than the {format_size(limit)} this tlt accepts", path
+        )
+    return data
+
+
+def format_size(n_bytes: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:g} {unit}"
+    return f"{n_bytes} bytes"

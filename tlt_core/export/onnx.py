@@ -302,13 +302,10 @@ def read_model(path: str | Path, key: str | None = None):
     import onnx
 
     from tlt_core.errors import ModelFileError
-    from tlt_core.modelfile import KIND_ETLT, open_bytes
+    from tlt_core.modelfile import KIND_ETLT, open_bytes, read_model_file
 
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ModelFileError(f"{path}: cannot read: {error.strerror}") from None
+    data = read_model_file(path)
     if path.suffix == ".etlt":
         data = open_bytes(data, key or "", kind=KIND_ETLT, source=str(path))
     try:
