@@ -35,6 +35,7 @@ class EvalResult:
     report_paths: list[Path] = field(default_factory=list)
     ap_result: Any = field(default=None, repr=False)  # the full evaluate.ap.APResult
     seconds: float = 0.0
+    skipped_images: int = 0  # validation images that failed to decode (left out of the AP)
 
 
 def check_runner_matches(runner, experiment, model_path) -> None:
@@ -98,6 +99,7 @@ def evaluate(
         summary = json.loads(json_path.read_text())
         summary["model"] = str(model_path)
         summary["other_modes"] = {other_mode: other.mAP}
+        summary["skipped_images"] = collected.skipped_images
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
         paths.append(json_path)
         paths.extend(report.plot_pr_curves(result, out))
@@ -112,4 +114,5 @@ def evaluate(
         report_paths=paths,
         ap_result=result,
         seconds=seconds,
+        skipped_images=collected.skipped_images,
     )

@@ -153,7 +153,7 @@ def _train(
     from tlt_core.train import trainer
     from tlt_core.train.schedule import SoftStartAnnealingSchedule
     from tlt_core.train.status import STATUS_FILE, StatusWriter
-    from tlt_core.train.validation import validate_model
+    from tlt_core.train.validation import validate_collected
 
     experiment = load_experiment(spec_path)
     settings = trainer.TrainingSettings.from_experiment(experiment)
@@ -242,8 +242,12 @@ def _train(
     has_validation = len(experiment.proto.dataset_config.validation_data_sources) > 0
 
     def validate(base_model) -> dict[str, Any]:
-        result = validate_model(base_model, experiment, anchors=anchors)
-        return {"mAP": float(result.mAP), "AP": dict(result.per_class_ap)}
+        result, collected = validate_collected(base_model, experiment, anchors=anchors)
+        return {
+            "mAP": float(result.mAP),
+            "AP": dict(result.per_class_ap),
+            "skipped_images": collected.skipped_images,
+        }
 
     log.info(
         "training %s: %d classes, input %dx%d, %d anchors, %d steps/epoch x %d epochs, "

@@ -286,8 +286,13 @@ def epoch_dataset(ctx, epoch: int, *, batch_size: int, skip_batches: int):
     fit loop and the distributed loop, so a resumed or distributed run sees the same data)."""
     import keras
 
+    from tlt_core.data.pipeline import InputStats
+
     if ctx.settings.seed is not None:
         keras.utils.set_random_seed(ctx.settings.seed + epoch)
+    # A fresh count per epoch: after the epoch's pass its ``skipped`` is exact, and
+    # finish_epoch reports it (log and status.json) instead of dropping images silently.
+    ctx.input_stats = InputStats()
     return target_dataset(
         ctx.experiment,
         anchors=ctx.anchors,
@@ -295,6 +300,7 @@ def epoch_dataset(ctx, epoch: int, *, batch_size: int, skip_batches: int):
         batch_size=batch_size,
         seed=(ctx.settings.seed or 0) + epoch,
         skip_batches=skip_batches,
+        stats=ctx.input_stats,
     )
 
 
@@ -307,6 +313,7 @@ def target_dataset(
     seed: int,
     skip_batches: int = 0,
     sources=None,
+    stats=None,
 ):
     """``build_dataset(training=True)`` mapped to ``(image, y_true [B, A, 5])`` for SsdLoss."""
     import tensorflow as tf
@@ -325,7 +332,13 @@ def target_dataset(
         return batch["image"], y_true
 
     dataset = build_dataset(
-        experiment, training=True, batch_size=batch_size, sources=sources, repeat=False, seed=seed
+        experiment,
+        training=True,
+        batch_size=batch_size,
+        sources=sources,
+        repeat=False,
+        seed=seed,
+        stats=stats,
     )
     if skip_batches:
         dataset = dataset.skip(skip_batches)
@@ -381,6 +394,7 @@ class LoopContext:
     status: Any
     verbose: int = 0
     extra_callbacks: Sequence[Any] = ()
+    input_stats: Any = None  # data.pipeline.InputStats of the current epoch's dataset
 
 
 def finish_epoch(
@@ -424,6 +438,16 @@ def finish_epoch(
         result = ctx.validate(model)
         record["mAP"] = result["mAP"]
         record["AP"] = result.get("AP")
+        if result.get("skipped_images"):
+            record["skipped_validation_images"] = result["skipped_images"]
+    if ctx.input_stats is not None:
+        record["skipped_images"] = ctx.input_stats.skipped
+        if record["skipped_images"]:
+            log.warning(
+                "epoch %d: %d training image(s) skipped (failed to decode)",
+                epoch + 1,
+                record["skipped_images"],
+            )
     save = (
         partial
         or preempted

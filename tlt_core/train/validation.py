@@ -9,10 +9,13 @@ under the per-axis resize to the original image).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def nms_settings(experiment):
@@ -38,6 +41,7 @@ class CollectedDetections:
     detections: list[Any] = field(default_factory=list)  # boxes.nms.Detections per image
     ground_truths: list[Any] = field(default_factory=list)  # evaluate.ap.GroundTruth
     frame_ids: list[str] = field(default_factory=list)
+    skipped_images: int = 0  # records dropped because their image failed to decode
 
 
 def collect_detections(
@@ -45,7 +49,7 @@ def collect_detections(
 ) -> CollectedDetections:
     """Run ``runner`` over the evaluation pipeline; detections + ground truth per image."""
     from tlt_core.boxes.nms import detections_from_outputs
-    from tlt_core.data.pipeline import build_dataset
+    from tlt_core.data.pipeline import InputStats, build_dataset
     from tlt_core.evaluate.ap import GroundTruth
 
     _, _, default_batch = eval_settings(experiment)
@@ -55,8 +59,14 @@ def collect_detections(
     nms = nms_settings(experiment)
     height, width = experiment.input_shape[0], experiment.input_shape[1]
     variances = tuple(experiment.anchors.variances)
+    stats = InputStats()
     dataset = build_dataset(
-        experiment, training=False, batch_size=batch_size, sources=sources, shuffle=False
+        experiment,
+        training=False,
+        batch_size=batch_size,
+        sources=sources,
+        shuffle=False,
+        stats=stats,
     )
     out = CollectedDetections()
     for batch in dataset.as_numpy_iterator():
@@ -72,6 +82,12 @@ def collect_detections(
                 )
             )
             out.frame_ids.append(batch["frame_id"][i].decode())
+    out.skipped_images = stats.skipped
+    if out.skipped_images:
+        log.warning(
+            "evaluation: %d image(s) skipped (failed to decode); the scores leave them out",
+            out.skipped_images,
+        )
     return out
 
 
@@ -91,7 +107,12 @@ def score(collected: CollectedDetections, experiment, *, mode: str | None = None
 
 def validate_model(model, experiment, *, anchors: np.ndarray, sources=None):
     """mAP of an in-memory Keras model on the spec's validation sources (``APResult``)."""
+    return validate_collected(model, experiment, anchors=anchors, sources=sources)[0]
+
+
+def validate_collected(model, experiment, *, anchors: np.ndarray, sources=None):
+    """``(APResult, CollectedDetections)`` of an in-memory Keras model (validation sources)."""
     from tlt_core.inference_runner import KerasRunner
 
     collected = collect_detections(KerasRunner(model), experiment, anchors=anchors, sources=sources)
-    return score(collected, experiment)
+    return score(collected, experiment), collected
