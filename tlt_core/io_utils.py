@@ -7,28 +7,112 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from tlt_core.errors import DataError, SpecError, TltError, located
+
+# Outputs of the current commit group (see commit_together): (temporary, target) pairs.
+_group = threading.local()
+
+
+def _pending() -> list[tuple[Path, Path]] | None:
+    return getattr(_group, "pending", None)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    if tmp.is_dir():
+        _replace_dir(tmp, target)
+    else:
+        os.replace(tmp, target)
+
+
+def _discard(tmp: Path) -> None:
+    if tmp.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif tmp.exists():
+        tmp.unlink()
+
+
+@contextlib.contextmanager
+def commit_together() -> Iterator[None]:
+    """All outputs written with :func:`atomic_path` / :func:`atomic_dir` inside the block
+    (in this thread) are renamed into place together when it ends without an exception,
+    and all discarded otherwise: a stage that fails half-way (a bad calibration set after
+    the model was exported) leaves none of its outputs. Nested blocks join the outer one.
+    While the block runs, :func:`staged` gives the temporary path of a target written in it.
+    """
+    if _pending() is not None:
+        yield
+        return
+    pending: list[tuple[Path, Path]] = []
+    _group.pending = pending
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in pending:
+            _discard(tmp)
+        raise
+    else:
+        try:
+            for tmp, target in pending:
+                _commit(tmp, target)
+        finally:
+            for tmp, _ in pending:
+                _discard(tmp)  # only left over when a rename failed
+    finally:
+        _group.pending = None
+
+
+def staged(target: str | Path) -> Path:
+    """Where ``target``'s content is now: its temporary path while a commit group holds it."""
+    target = Path(target)
+    for tmp, final in reversed(_pending() or []):
+        if final == target:
+            return tmp
+    return target
+
+
+def _finish(tmp: Path, target: Path) -> bool:
+    """Rename ``tmp`` onto ``target`` now, or hand it to the commit group; True if handed."""
+    pending = _pending()
+    if pending is None:
+        _commit(tmp, target)
+        return False
+    pending.append((tmp, target))
+    return True
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary file path beside ``target``; rename it onto ``target`` on success.
 
-    On an exception the temporary file is removed and ``target`` is left as it was.
+    On an exception the temporary file is removed and ``target`` is left as it was. Inside
+    :func:`commit_together` the rename waits for the end of the group.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    handed = False
     try:
         yield tmp
-        os.replace(tmp, target)
+        handed = _finish(tmp, target)
     finally:
-        if tmp.exists():
+        if not handed and tmp.exists():
             tmp.unlink()
 
 
@@ -38,18 +122,12 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    handed = False
     try:
         yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        handed = _finish(tmp, target)
     finally:
-        if tmp.exists():
+        if not handed and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -275,7 +275,7 @@ def write_model(path: str | Path, model, key: str | None = None) -> Path:
         raise ExportError(located("output must end in .etlt (sealed) or .onnx (plain)", path))
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-    log.info("wrote %s (%.1f MiB)", path, path.stat().st_size / 2**20)
+    log.info("wrote %s (%.1f MiB)", path, len(data) / 2**20)
     return path
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlt_core.errors import ExportError, located
+from tlt_core.io_utils import commit_together, staged
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,10 @@ def export(
     target_opset: int = 17,
     nms_variant: str = "onnx",
 ) -> ExportResult:
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.export import onnx as onnx_export
     from tlt_core.export.postprocess import NMS_VARIANTS
     from tlt_core.modelfile import load_model
-    from tlt_core.models.ssd import ssd_feature_map_sizes
     from tlt_core.spec import load_experiment
-    from tlt_core.stages.calibrate import calibrate_and_write, calibration_batches
+    from tlt_core.stages.calibrate import calibration_batches
 
     if data_type not in DATA_TYPES:
         raise ExportError(located(f"{data_type!r} not one of {DATA_TYPES}", field="data_type"))
@@ -110,6 +108,65 @@ def export(
             )
         )
 
+    with commit_together():  # every output appears together, or none of them
+        # Calibration inputs are read and checked before the model is exported: a bad
+        # --cal_image_dir fails fast and leaves nothing behind.
+        calibration = None
+        if data_type == "int8":
+            calibration = calibration_batches(
+                experiment,
+                image_dir=cal_image_dir,
+                data_file=cal_data_file,
+                batches=batches,
+                batch_size=batch_size,
+            )
+        result = _write_outputs(
+            experiment,
+            model,
+            model_path,
+            model_classes,
+            key,
+            output_path,
+            data_type=data_type,
+            calibration=calibration,
+            cal_cache_file=cal_cache_file,
+            batch_size=batch_size,
+            max_batch_size=max_batch_size,
+            max_workspace_size=max_workspace_size,
+            engine_file=engine_file,
+            strict_type_constraints=strict_type_constraints,
+            gen_ds_config=gen_ds_config,
+            target_opset=target_opset,
+            nms_variant=nms_variant,
+        )
+    return result
+
+
+def _write_outputs(
+    experiment,
+    model,
+    model_path,
+    model_classes,
+    key,
+    output_path,
+    *,
+    data_type,
+    calibration,
+    cal_cache_file,
+    batch_size,
+    max_batch_size,
+    max_workspace_size,
+    engine_file,
+    strict_type_constraints,
+    gen_ds_config,
+    target_opset,
+    nms_variant,
+) -> ExportResult:
+    from tlt_core.boxes.anchors import generate_anchors
+    from tlt_core.export import onnx as onnx_export
+    from tlt_core.models.ssd import ssd_feature_map_sizes
+    from tlt_core.stages.calibrate import calibrate_and_write
+
     height, width, _ = experiment.input_shape
     anchors = generate_anchors(experiment.anchors, ssd_feature_map_sizes(model), (height, width))
     exported = onnx_export.export_model(
@@ -132,13 +189,7 @@ def export(
     tensor_count = 0
     if data_type == "int8":
         cache_path = Path(cal_cache_file) if cal_cache_file else output_path.with_name("cal.bin")
-        data, tensorfile = calibration_batches(
-            experiment,
-            image_dir=cal_image_dir,
-            data_file=cal_data_file,
-            batches=batches,
-            batch_size=batch_size,
-        )
+        data, tensorfile = calibration
         tensor_count = calibrate_and_write(exported.network, data, cache_path)
 
     engine_path = None
@@ -152,7 +203,7 @@ def export(
             input_dims=(3, height, width),
             max_batch_size=max_batch_size,
             workspace_bytes=max_workspace_size,
-            cal_cache=str(cache_path) if cache_path else None,
+            cal_cache=str(staged(cache_path)) if cache_path else None,
             cal_batch_size=batch_size,
             strict_types=strict_type_constraints,
             extra_outputs=RAW_OUTPUTS,
