@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from tlt_core.errors import DataError, SpecError, TltError, located
+from tlt_core.errors import DataError, SpecError, StorageError, TltError, UsageError, located
 
 # Outputs of the current commit group (see commit_together): (temporary, target) pairs.
 _group = threading.local()
@@ -197,3 +197,54 @@ def format_size(n_bytes: int) -> str:
         if n_bytes >= size:
             return f"{n_bytes / size:g} {unit}"
     return f"{n_bytes} bytes"
+
+
+# -- output paths, checked before the work starts ----------------------------------------------
+
+OUTPUT_KINDS = ("file", "dir", "any")
+
+
+def check_output_path(path: str | Path, kind: str = "any", *, what: str = "output") -> Path:
+    """Raise :class:`UsageError` naming ``path`` unless an output can be written there.
+
+    ``kind="file"``: not an existing directory; ``"dir"``: not an existing file. The nearest
+    existing ancestor must be a writable directory (missing folders are created later). Run
+    before a stage starts, so an hour of training never ends in an unwritable results path.
+    """
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"kind must be one of {OUTPUT_KINDS}")
+    path = Path(path)
+    if kind == "file" and (path.is_dir() or str(path).endswith(os.sep)):
+        raise UsageError(located(f"is a directory, expected a file for the {what}", path))
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise UsageError(located(f"is a file, expected a directory for the {what}", path))
+    # Outputs are written to a temporary sibling and renamed: the parent must be writable.
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(located(f"{ancestor} is not a directory", path, field=what))
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(located(f"{ancestor} is not writable", path, field=what))
+    return path
+
+
+def user_path_error(error: OSError) -> TltError:
+    """A one-line error naming the path for an OS error on a user's path.
+
+    Wrong kind of path or no permission: the user's to fix (:class:`UsageError`); anything
+    else (disk full, I/O error, read-only file system): :class:`StorageError`.
+    """
+    name = error.filename if error.filename is not None else "<unknown path>"
+    if error.filename2 is not None:
+        name = f"{name} -> {error.filename2}"
+    reason = error.strerror or str(error)
+    usage = (
+        IsADirectoryError,
+        NotADirectoryError,
+        FileExistsError,
+        FileNotFoundError,
+        PermissionError,
+    )
+    error_type = UsageError if isinstance(error, usage) else StorageError
+    return error_type(located(reason, name))

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from tlt_core import __version__
 from tlt_core.errors import TltError
+from tlt_core.io_utils import user_path_error
 
 # Explicit table of top-level commands (name -> module), no import-time registry.
 COMMANDS: dict[str, str] = {
@@ -120,16 +121,26 @@ def run_command(func, args: argparse.Namespace, prog: str = "tlt") -> int:
     except Terminated:
         print(f"{prog}: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
         return EXIT_TERMINATED
+    except OSError as error:
+        if error.filename is None:  # not about a path the user gave: a bug
+            return _internal_error(prog, error)
+        mapped = user_path_error(error)
+        print(f"{prog}: error: {mapped}", file=sys.stderr)
+        return mapped.exit_code
     except Exception as error:  # a bug, not bad input: still one line unless asked
-        if os.environ.get("TLT_DEBUG"):
-            raise
-        print(
-            f"{prog}: internal error: {type(error).__name__}: {error} "
-            "(set TLT_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal_error(prog, error)
     return int(result or 0)
+
+
+def _internal_error(prog: str, error: Exception) -> int:
+    if os.environ.get("TLT_DEBUG"):
+        raise error
+    print(
+        f"{prog}: internal error: {type(error).__name__}: {error} "
+        "(set TLT_DEBUG=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 # Commands that never touch TensorFlow; every other one imports it up front, quietly.
