@@ -442,7 +442,7 @@ def finish_epoch(
     done = epoch + 1
     partial = preempted and steps < ctx.steps_per_epoch
     record: dict[str, Any] = {
-        "epoch": done if not partial else epoch,
+        "epoch": done,
         "loss": float(loss),
         "lr": lr,
         "mAP": None,
@@ -491,9 +491,17 @@ def finish_epoch(
         state["last_checkpoint"] = path
         ctx.status.last_checkpoint = str(path.relative_to(ctx.results_dir))
         record["checkpoint"] = ctx.status.last_checkpoint
-    state["history"].append(record)
-    if ctx.chief:
-        ctx.status.add_epoch(record)
+    if partial:
+        # Not a finished epoch: status.json keeps it apart ("interrupted"), so the record of
+        # the last finished epoch is never overwritten and a resume adds the real one.
+        record["epoch"] = epoch + 1
+        record["step"] = steps
+        if ctx.chief:
+            ctx.status.interrupt(record)
+    else:
+        state["history"].append(record)
+        if ctx.chief:
+            ctx.status.add_epoch(record)
     log.info(
         "epoch %d/%d%s: loss %.4f, lr %.3g%s, %.1f s",
         epoch + 1,
