@@ -179,10 +179,17 @@ def read_bytes_limited(
     Reads at most ``limit + 1`` bytes whatever the file claims, so a file that grows while it
     is read still costs bounded memory.
     """
-    check_regular_file(path, what=what, error_type=error_type)
+    info = check_regular_file(path, what=what, error_type=error_type)
     try:
         with open(path, "rb") as stream:
-            data = stream.read(limit + 1)
+            # Sized by the file, not the limit (read(n) allocates n bytes up front); a file
+            # that grows while it is read is read on in chunks, still only to limit + 1.
+            data = stream.read(min(info.st_size, limit) + 1)
+            while len(data) <= limit:
+                more = stream.read(min(1 << 20, limit + 1 - len(data)))
+                if not more:
+                    break
+                data += more
     except OSError as error:
         raise _user_error(error_type, f"cannot read {what}: {error.strerror}", path) from None
     if len(data) > limit:
