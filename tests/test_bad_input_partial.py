@@ -211,3 +211,31 @@ def test_sigterm_during_export(tiny_model, tmp_path):
     assert "terminated (SIGTERM)" in err.splitlines()[-1] and "Traceback" not in err
     assert not out.exists() or list(out.iterdir()) == []
     assert list(tmpdir.iterdir()) == []
+
+
+@pytest.mark.slow  # a real (tiny) training run in a subprocess
+def test_sigterm_during_train(sample_dataset, tmp_path):
+    from tlt_core.data.sample import sample_experiment_spec
+
+    spec = tmp_path / "spec.txt"
+    spec.write_text(
+        sample_experiment_spec(
+            sample_dataset.root,
+            arch="resnet",
+            nlayers=10,
+            output_width=64,
+            output_height=64,
+            batch_size=4,
+            num_epochs=50,
+            validation_period=100,
+        )
+    )
+    results, tmpdir = tmp_path / "results", tmp_path / "tmp"
+    tmpdir.mkdir()
+    process = _tlt("ssd", "train", "-e", str(spec), "-r", str(results), "-k", KEY, tmpdir=tmpdir)
+    _wait_for(lambda: (results / "status.json").exists(), process, timeout=600)
+    code, err = _terminate(process)
+    assert code == 143, err[-2000:]
+    assert "SIGTERM" in err and "Traceback" not in err
+    assert _no_debris(results) == [] and list(tmpdir.iterdir()) == []
+    assert any((results / "weights").glob("*.tlt"))
