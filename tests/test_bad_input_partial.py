@@ -197,13 +197,17 @@ def test_sigterm_during_dataset_convert(sample_dataset, tmp_path):
     assert list(out.iterdir()) == [] and list(tmpdir.iterdir()) == []
 
 
-def test_sigterm_during_export(tiny_model, tmp_path):
+def test_sigterm_during_export(tiny_model, sample_dataset, tmp_path):
     model, spec = tiny_model
     out, tmpdir = tmp_path / "out", tmp_path / "tmp"
     tmpdir.mkdir()
+    # INT8 calibration on 24 images and DeepStream files: seconds of work after the
+    # resolver's temporary directory appears, so the signal lands mid-export.
     process = _tlt(
         "ssd", "export", "-m", str(model), "-k", KEY, "-e", str(spec),
-        "-o", str(out / "model.etlt"), tmpdir=tmpdir,
+        "-o", str(out / "model.etlt"), "--data_type", "int8",
+        "--cal_image_dir", str(sample_dataset.train_image_dir), "--batches", "3",
+        "--batch_size", "8", "--gen_ds_config", tmpdir=tmpdir,
     )  # fmt: skip
     _wait_for(lambda: any(tmpdir.glob("tlt-paths-*")), process)
     code, err = _terminate(process)
