@@ -471,3 +471,77 @@ def test_gitops_without_a_repository_submits_the_configmap_specs(tmp_path):
     args = _parse_tlt(argv)
     assert args.experiment_spec == "/etc/tlt/specs/ssd_train.txt"
     assert args.commit == "a" * 40
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 16, class 6: namespace everywhere, images by digest, token as a file, egress policy
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_every_namespaced_object_and_the_sensor_job_name_the_namespace(full):
+    assert all(doc["metadata"]["namespace"] == NAMESPACE for doc in full)
+    assert _sensor_job(_one(full, "Sensor"))["metadata"]["namespace"] == NAMESPACE
+
+
+def test_tlt_core_image_by_digest():
+    values = _all_features()
+    values["images"]["digest"] = DIGEST
+    docs = render(values)
+    cron = _one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    job = _sensor_job(_one(docs, "Sensor"))["spec"]["template"]["spec"]
+    want = f"registry.example.com/ml/tlt-core@{DIGEST}"
+    assert cron["containers"][0]["image"] == want
+    assert job["containers"][0]["image"] == want
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "md5:" + "ab" * 16, "ab" * 32])
+def test_schema_rejects_a_malformed_digest(digest):
+    values = _all_features()
+    values["images"]["digest"] = digest
+    with pytest.raises(helm.HelmError):
+        render(values)
+
+
+def test_git_token_is_mounted_as_a_file_not_an_env_var(full):
+    job = _sensor_job(_one(full, "Sensor"))["spec"]["template"]["spec"]
+    (clone,) = job["initContainers"]
+    env = {e["name"]: e for e in clone["env"]}
+    assert "GIT_TOKEN" not in env
+    assert env["GIT_TOKEN_FILE"]["value"] == "/var/run/secrets/git/token"
+    assert not any("valueFrom" in e for e in clone["env"])
+    mount = next(m for m in clone["volumeMounts"] if m["name"] == "git-token")
+    assert mount == {"name": "git-token", "mountPath": "/var/run/secrets/git", "readOnly": True}
+    volume = next(v for v in job["volumes"] if v["name"] == "git-token")
+    assert volume["secret"]["secretName"] == "git-token"
+    assert volume["secret"]["items"] == [{"key": "token", "path": "token"}]
+    assert "$GIT_TOKEN_FILE" in clone["args"][0] and '$GIT_TOKEN"' not in clone["args"][0]
+    # Only the submit container mounts no token.
+    assert all(m["name"] != "git-token" for m in job["containers"][0]["volumeMounts"])
+
+
+def test_network_policy_is_off_by_default():
+    assert not [d for d in render(None) if d["kind"] == "NetworkPolicy"]
+
+
+def test_network_policy_allows_dns_kfp_s3_and_git_only(full):
+    policy = _one(full, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Egress"]
+    rules = spec["egress"]
+    ports = [sorted((p["protocol"], p["port"]) for p in rule["ports"]) for rule in rules]
+    assert ports == [[("TCP", 53), ("UDP", 53)], [("TCP", 8888)], [("TCP", 443)], [("TCP", 9000)]]
+    kfp = rules[1]["to"][0]
+    assert kfp["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kubeflow"}
+    assert kfp["podSelector"]["matchLabels"] == {"app": "ml-pipeline"}
+    cidrs = sorted(rule["to"][0]["ipBlock"]["cidr"] for rule in rules[2:])
+    assert cidrs == ["10.20.0.0/24", "140.82.112.0/20"]
+    # It selects exactly the pods that submit runs: the CronJob's and the GitOps Job's.
+    selector = spec["podSelector"]
+    (expression,) = selector["matchExpressions"]
+    cron = _one(full, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]
+    job = _sensor_job(_one(full, "Sensor"))["spec"]["template"]["metadata"]
+    for pod in (cron, job):
+        labels = pod["labels"]
+        assert all(labels[k] == v for k, v in selector["matchLabels"].items())
+        assert labels["app.kubernetes.io/component"] in expression["values"]

@@ -83,12 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
     with PathResolver() as paths:
         result = inference(
-            paths.input(args.model),
+            paths.model(args.model),
             paths.input(args.spec),
             args.key,
             paths.input(args.input),
-            paths.output(args.out_image_dir),
-            label_dir=paths.output(args.out_label_dir) if args.out_label_dir else None,
+            paths.output(args.out_image_dir, "dir"),
+            label_dir=paths.output(args.out_label_dir, "dir") if args.out_label_dir else None,
             threshold=args.threshold,
             batch_size=args.batch_size,
             network=args.network,

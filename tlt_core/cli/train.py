@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     with PathResolver() as paths:
         spec = paths.input(args.experiment_spec_file)
-        model = paths.input(args.model) if args.model else None
-        results_dir = paths.output(args.results_dir)
+        model = paths.model(args.model) if args.model else None
+        results_dir = paths.output(args.results_dir, "dir")
         result = train(
             spec,
             results_dir,

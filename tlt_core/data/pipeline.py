@@ -48,6 +48,7 @@ import tensorflow as tf
 from tlt_core.data import kitti, tfrecord
 from tlt_core.data.decode import decode_rgb
 from tlt_core.errors import DataError
+from tlt_core.io_utils import check_regular_file, read_bytes_limited
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ def check_image_file(path: str | Path) -> tuple[str, int, int]:
     """``(format, width, height)`` from the header; :class:`DataError` naming the file when
     it is empty, not PNG/JPEG, has a broken header or is visibly truncated."""
     path = Path(path)
+    check_regular_file(path, what="image file")
     try:
         with path.open("rb") as stream:
             head = stream.read(HEADER_PREFIX_BYTES)
@@ -181,7 +183,8 @@ def check_image_file(path: str | Path) -> tuple[str, int, int]:
     except DataError:
         if size <= len(head):
             raise
-        fmt, width, height = tfrecord.image_format_and_size(path.read_bytes(), path)
+        whole = read_bytes_limited(path, tfrecord.MAX_IMAGE_FILE_BYTES, what="image file")
+        fmt, width, height = tfrecord.image_format_and_size(whole, path)
     if fmt == "png" and not tail.endswith(PNG_END):
         raise DataError("truncated PNG (no IEND chunk at the end)", path)
     if fmt == "jpeg" and JPEG_END not in tail:

@@ -270,12 +270,15 @@ class Network(abc.ABC):
         shuffle: bool | None = None,
         seed: int | None = None,
         repeat: bool = False,
+        stats: Any = None,
     ) -> Any:
         """The ``tf.data.Dataset`` of batches (dicts) for training (with the network's
         training augmentation) or evaluation (resized and normalised only).
         ``batch["image"]`` is float32 ``[B, H, W, C]`` as the model takes it and
         ``batch["frame_id"]`` string ``[B]``; the other keys are the network's labels. ``sources`` overrides the spec's data sources;
-        ``seed`` (default: the spec's) makes shuffling and augmentation repeatable."""
+        ``seed`` (default: the spec's) makes shuffling and augmentation repeatable;
+        ``stats`` (a ``tlt_core.data.pipeline.InputStats``), when given, counts the records
+        read and delivered, so images that fail to decode are reported, not dropped silently."""
 
     @abc.abstractmethod
     def dataset_size(self, spec: NetworkSpec, *, training: bool, sources: Any = None) -> int:

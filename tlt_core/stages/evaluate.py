@@ -34,6 +34,7 @@ class EvalResult:
     report_paths: list[Path] = field(default_factory=list)
     ap_result: Any = field(default=None, repr=False)  # the network's full result object
     seconds: float = 0.0
+    skipped_images: int = 0  # validation images that failed to decode (left out of the AP)
     label_set_sha256: str = ""  # identity of the ground truth evaluated on
     metric: str = "mAP"  # the primary metric's name
 
@@ -116,6 +117,7 @@ def evaluate(
         summary = json.loads(json_path.read_text())
         summary["model"] = str(model_path)
         summary["other_modes"] = {mode: other.value for mode, other in others.items()}
+        summary["skipped_images"] = collected.skipped_images
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
         paths.extend(reports)
     return EvalResult(
@@ -129,6 +131,7 @@ def evaluate(
         report_paths=paths,
         ap_result=result.raw,
         seconds=seconds,
+        skipped_images=collected.skipped_images,
         label_set_sha256=label_set_sha256(collected, spec.class_names),
         metric=result.name,
     )
