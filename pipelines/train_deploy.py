@@ -14,7 +14,7 @@ from components.retrain import retrain
 from components.secrets import SecretNames
 from components.train import train
 from pipelines.targets import Target
-from pipelines.tasks import engine_builds, on_cpu, on_gpu, retried, with_secrets
+from pipelines.tasks import engine_builds, launches_jobs, on_cpu, on_gpu, retried, with_secrets
 
 NAME = "tlt-ssd-train-deploy"
 
@@ -40,12 +40,19 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batches: int = 10,
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
+        workers: int = 1,
+        gpus_per_worker: int = 1,
+        launcher: str = "trainjob",
     ):
         converted = dataset_convert(dataset_uri=dataset_uri, convert_spec=convert_spec)
         retried(with_secrets(on_cpu(converted), secrets, s3=True))
 
-        trained = train(tfrecords=converted.outputs["tfrecords"], experiment_spec=experiment_spec)
+        distributed = {"workers": workers, "gpus_per_worker": gpus_per_worker, "launcher": launcher}
+        trained = train(
+            tfrecords=converted.outputs["tfrecords"], experiment_spec=experiment_spec, **distributed
+        )
         retried(with_secrets(on_gpu(trained), secrets, model_key=True), attempts=2)
+        launches_jobs(trained, secrets)
 
         evaluated = evaluate(
             model=trained.outputs["model"],
@@ -62,8 +69,10 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
             retrain_spec=retrain_spec,
+            **distributed,
         )
         retried(with_secrets(on_gpu(retrained), secrets, model_key=True), attempts=2)
+        launches_jobs(retrained, secrets)
 
         evaluated_pruned = evaluate(
             model=retrained.outputs["model"],

@@ -47,10 +47,8 @@ def check_cli(work: Path) -> tuple[Path, Path]:
         if command not in help_text:
             raise SystemExit(f"tlt --help does not list {command!r}")
     data = work / "data"
-    run(
-        ["tlt", "sample-data", "-o", str(data), "--num-train", "8", "--num-val", "2"]
-        + ["--width", "160", "--height", "120", "--seed", "3"]
-    )
+    size = ["--width", "160", "--height", "120", "--seed", "3"]
+    run(["tlt", "sample-data", "-o", str(data), "--num-train", "8", "--num-val", "2", *size])
     if len(list((data / "training" / "image_2").iterdir())) != 8:
         raise SystemExit("tlt sample-data wrote the wrong number of images")
     return data, data / "specs"
@@ -90,9 +88,7 @@ def _executor_input(work: Path, dataset: Path, convert_spec: str) -> tuple[dict,
     outputs = work / "kfp-outputs"
     artifact = outputs / "tfrecords"
     executor_input = {
-        "inputs": {
-            "parameterValues": {"dataset_uri": str(dataset), "convert_spec": convert_spec}
-        },
+        "inputs": {"parameterValues": {"dataset_uri": str(dataset), "convert_spec": convert_spec}},
         "outputs": {
             "artifacts": {
                 "tfrecords": {

@@ -217,7 +217,9 @@ class Launcher:
             return created
         except ApiException as error:
             if error.status != 409:
-                raise PipelineError(self._describe(error, f"create {body['kind']} {name}")) from None
+                raise PipelineError(
+                    self._describe(error, f"create {body['kind']} {name}")
+                ) from None
         existing = self.get(name)
         mine = {r.get("uid") for r in body["metadata"].get("ownerReferences", [])}
         theirs = {r.get("uid") for r in existing["metadata"].get("ownerReferences", [])}
@@ -361,7 +363,7 @@ class Launcher:
         name = obj["metadata"]["name"]
         pods = self.poll_pods(name)
         if self._streamer is not None:
-            self._streamer.thread.join(timeout=30)
+            self._streamer.thread.join(timeout=10)  # the rest of the chief's log
         state, description = outcome
         if state == "succeeded":
             log.info("%s %s finished: %s", obj["kind"], name, description)
