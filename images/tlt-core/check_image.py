@@ -122,7 +122,7 @@ def check_component(work: Path, data: Path, specs: Path) -> None:
     (executor,) = spec["deploymentSpec"]["executors"].values()
     container = executor["container"]
     convert_spec = (specs / "convert_random.txt").read_text()
-    executor_input, artifact = _executor_input(work, data, convert_spec)
+    executor_input, artifact = _executor_input(work, data / "training", convert_spec)
     argv = [*container["command"], *container["args"]]
     argv = [
         a.replace("{{$}}", json.dumps(executor_input)) if isinstance(a, str) else a for a in argv
