@@ -456,6 +456,7 @@ def test_gitops_sensor_submits_train_deploy_for_the_pushed_commit(full, tmp_path
     assert args.experiment_spec == "/work/repo/specs/ssd_train.txt"
     assert args.convert_spec == "/work/repo/specs/dataset_convert.txt"
     assert args.dataset_uri == "s3://team-data/kitti"
+    assert args.param == ["launcher=trainjob"]  # trainer.launcher of the values
     for index, bad in enumerate(("", "abc", "0123456789abcdef0123456789abcdef0123456; rm -rf /")):
         result, argv = _run_script(submit, {"COMMIT_SHA": bad}, tmp_path / f"bad{index}")
         assert result.returncode == 2 and argv is None, bad
