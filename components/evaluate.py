@@ -19,7 +19,12 @@ def evaluate(
     from tlt_core import pipeline_support as support
 
     result = support.run_evaluate(
-        model.path, tfrecords.path, experiment_spec, report.path, validation_fold=validation_fold
+        model.path,
+        tfrecords.path,
+        experiment_spec,
+        report.path,
+        validation_fold=validation_fold,
+        tfrecords_uri=tfrecords.uri,
     )
     support.log_metrics(metrics, result)
     return float(result["mAP"])
