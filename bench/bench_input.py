@@ -45,9 +45,11 @@ def _measure(dataset, batches: int, warmup: int = 3) -> tuple[float, float]:
 
 def measure(quick: bool) -> dict:
     """Both pipelines measured in this process (the child of :func:`run`)."""
-    from tlt_core.data.pipeline import build_dataset
     from tlt_core.data.sample import generate_sample_data
-    from tlt_core.spec import load_experiment
+    from tlt_core.networks import get_network
+    from tlt_core.networks.ssd.spec import load_experiment
+
+    SSD = get_network("ssd")
 
     frames = 32 if quick else 96
     batches = 6 if quick else 40
@@ -60,7 +62,7 @@ def measure(quick: bool) -> dict:
         )
 
         def dataset(training: bool):
-            return build_dataset(
+            return SSD.input_pipeline(
                 experiment,
                 training=training,
                 batch_size=BATCH,

@@ -15,7 +15,8 @@ from tlt_core.data.sample import (
 )
 from tlt_core.data.tfrecord import image_size_from_header
 from tlt_core.errors import UsageError
-from tlt_core.spec import load_convert_spec, load_experiment, parse_experiment
+from tlt_core.networks.ssd.spec import load_experiment, parse_experiment
+from tlt_core.spec import load_convert_spec
 from tlt_core.stages.sample_data import generate
 
 

@@ -47,39 +47,22 @@ def _named(artifact_path: str, suffix: str) -> Path:
     return link
 
 
-def _write_spec(text: str, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 # --- data -------------------------------------------------------------------------------
 
 
 def run_dataset_convert(dataset_uri: str, convert_spec: str, output_dir: str) -> dict:
     """Convert the KITTI data at ``dataset_uri`` (the spec's root_directory_path: a local
     path, a mounted PVC path or an ``s3://`` prefix) into TFRecords under ``output_dir``."""
-    from tlt_core.spec import dataset_convert_pb2
     from tlt_core.spec.convert import parse_convert_spec
-    from tlt_core.spec.textparse import parse_message
     from tlt_core.stages.dataset_convert import dataset_convert
     from tlt_core.storage import PathResolver
 
-    parse_convert_spec(convert_spec, path="convert_spec")  # located errors on the text
-    proto = dataset_convert_pb2.DatasetExportConfig()
-    parse_message(convert_spec, proto, "convert_spec")
+    spec = parse_convert_spec(convert_spec, path="convert_spec")  # parsed once, located errors
     with PathResolver() as paths:
         root = paths.input(dataset_uri)
-        proto.kitti_config.root_directory_path = str(root)
-        if proto.image_directory_path:
-            proto.image_directory_path = str(root)
-        from google.protobuf import text_format
-
-        work = _workdir()
-        spec_path = _write_spec(text_format.MessageToString(proto), work / "convert_spec.txt")
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        result = dataset_convert(spec_path, out / TFRECORD_PREFIX)
+        result = dataset_convert(spec.with_root(root), out / TFRECORD_PREFIX)
     return {
         "folds": [dict(sorted(c.items())) for c in result.fold_class_counts],
         "frames_per_fold": list(result.fold_frame_counts),
@@ -108,22 +91,30 @@ def tfrecord_sources(tfrecords_dir: str, validation_fold: int) -> tuple[list[dic
     return train, [pattern(validation_fold)]
 
 
+def parse_spec(spec_text: str, network: str = "ssd"):
+    """The component's spec text parsed (once) by its network: ``(network, spec)``."""
+    from tlt_core.networks import get_network
+
+    net = get_network(network)
+    return net, net.parse_spec(spec_text, path="experiment_spec")
+
+
 def experiment_for_artifacts(
     spec_text: str,
     tfrecords_dir: str,
     validation_fold: int,
-    workdir: Path,
     overrides: dict[str, Any] | None = None,
-) -> Path:
-    """Write the spec with its data sources pointing at the TFRecord artifact."""
-    from tlt_core.spec import parse_experiment
-
-    experiment = parse_experiment(spec_text, path="experiment_spec")
+    *,
+    network: str = "ssd",
+):
+    """The spec (parsed once) with its data sources pointing at the TFRecord artifact;
+    stages take the object as it is."""
+    _, experiment = parse_spec(spec_text, network)
     train, val = tfrecord_sources(tfrecords_dir, validation_fold)
     experiment = experiment.replace_data_sources(train=train, val=val)
     if overrides:
         experiment = experiment.with_overrides(overrides)
-    return _write_spec(experiment.to_text(absolute_paths=True), workdir / "experiment_spec.txt")
+    return experiment
 
 
 # --- training and evaluation ------------------------------------------------------------
@@ -144,6 +135,7 @@ def run_train(
     use_amp: bool = False,
     gpus: int = 1,
     pruned_model_path: str | None = None,
+    network: str = "ssd",
 ) -> TrainOutcome:
     from tlt_core.stages.train import train
 
@@ -153,8 +145,10 @@ def run_train(
         if pruned_model_path
         else None
     )
-    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work, overrides)
-    result = train(spec, work / "results", model_key(), gpus=gpus, use_amp=use_amp)
+    spec = experiment_for_artifacts(
+        spec_text, tfrecords_dir, validation_fold, overrides, network=network
+    )
+    result = train(spec, work / "results", model_key(), gpus=gpus, use_amp=use_amp, network=network)
     if result.final_model_path is None:
         raise PipelineError("training wrote no model")
     Path(model_out).parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +156,7 @@ def run_train(
     last = result.history[-1] if result.history else {}
     metrics = {"epochs": float(result.epochs_completed)}
     if result.final_map is not None:
-        metrics["mAP"] = float(result.final_map)
+        metrics[result.metric] = float(result.final_map)
     if "loss" in last:
         metrics["loss"] = float(last["loss"])
     return TrainOutcome(
@@ -170,14 +164,12 @@ def run_train(
     )
 
 
-def retrain_spec_text(experiment_spec: str, retrain_spec: str) -> str:
+def retrain_spec_text(experiment_spec: str, retrain_spec: str, network: str = "ssd") -> str:
     """The retrain spec: the one given, else the training spec with NO_REG (as 000
     recommends for retraining a pruned model)."""
     if retrain_spec.strip():
         return retrain_spec
-    from tlt_core.spec import parse_experiment
-
-    experiment = parse_experiment(experiment_spec, path="experiment_spec")
+    _, experiment = parse_spec(experiment_spec, network)
     log.info("retrain_spec not given: retraining with the training spec and regularizer NO_REG")
     return experiment.with_overrides({"training_config.regularizer.type": "NO_REG"}).to_text(
         absolute_paths=True
@@ -185,6 +177,7 @@ def retrain_spec_text(experiment_spec: str, retrain_spec: str) -> str:
 
 
 def _html_report(result, title: str) -> str:
+    per_class = "AP" if result.metric == "mAP" else html.escape(result.metric)
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{ap:.4f}</td></tr>"
         for name, ap in sorted(result.per_class_ap.items())
@@ -201,9 +194,10 @@ def _html_report(result, title: str) -> str:
             )
     return (
         f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>mAP ({html.escape(result.mode)}, IoU "
-        f"{result.iou_threshold}): <b>{result.mAP:.4f}</b> over {result.num_images} images</p>"
-        f"<table border='1'><tr><th>class</th><th>AP</th></tr>{rows}</table>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(result.metric)}"
+        + (f" ({html.escape(result.mode)}, IoU {result.iou_threshold})" if result.mode else "")
+        + f": <b>{result.mAP:.4f}</b> over {result.num_images} images</p>"
+        f"<table border='1'><tr><th>class</th><th>{per_class}</th></tr>{rows}</table>"
         f"{''.join(images)}</body></html>"
     )
 
@@ -215,16 +209,26 @@ def run_evaluate(
     report_path: str,
     *,
     validation_fold: int = 0,
+    network: str = "ssd",
 ) -> dict[str, float]:
+    """Evaluate; the metrics carry the network's primary metric under its name (SSD:
+    ``mAP``, with ``AP_<class>``) and under ``primary_metric`` (what the gate reads)."""
     from tlt_core.stages.evaluate import evaluate
 
     work = _workdir()
-    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work)
-    result = evaluate(_named(model_path, ".tlt"), spec, model_key(), output_dir=work / "evaluation")
+    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, network=network)
+    result = evaluate(
+        _named(model_path, ".tlt"),
+        spec,
+        model_key(),
+        output_dir=work / "evaluation",
+        network=network,
+    )
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(report_path).write_text(_html_report(result, "SSD evaluation"))
-    metrics = {"mAP": float(result.mAP)}
-    metrics.update({f"AP_{name}": float(ap) for name, ap in result.per_class_ap.items()})
+    Path(report_path).write_text(_html_report(result, f"{network} evaluation"))
+    prefix = "AP" if result.metric == "mAP" else result.metric
+    metrics = {result.metric: float(result.mAP), "primary_metric": float(result.mAP)}
+    metrics.update({f"{prefix}_{name}": float(v) for name, v in result.per_class_ap.items()})
     return metrics
 
 
@@ -236,15 +240,27 @@ def log_metrics(metrics_artifact, values: dict) -> None:
 
 
 def gate_verdict(
-    unpruned_map: float, pruned_map: float, min_map: float, max_map_drop: float
+    unpruned_map: float,
+    pruned_map: float,
+    min_map: float,
+    max_map_drop: float,
+    metric: str = "mAP",
 ) -> str:
+    """'pass', or why not: the values are the network's primary ``metric`` (SSD: mAP)."""
     if pruned_map < min_map:
-        return f"fail: pruned mAP {pruned_map:.4f} < minimum {min_map:.4f}"
+        return f"fail: pruned {metric} {pruned_map:.4f} < minimum {min_map:.4f}"
     if unpruned_map - pruned_map > max_map_drop:
         return (
-            f"fail: pruning lost {unpruned_map - pruned_map:.4f} mAP (> {max_map_drop:.4f} allowed)"
+            f"fail: pruning lost {unpruned_map - pruned_map:.4f} {metric} "
+            f"(> {max_map_drop:.4f} allowed)"
         )
     return "pass"
+
+
+def primary_metric_name(network: str = "ssd") -> str:
+    from tlt_core.networks import get_network
+
+    return get_network(network).primary_metric.name
 
 
 def run_prune(
@@ -256,6 +272,7 @@ def run_prune(
     equalization_criterion: str,
     granularity: int,
     min_filters: int,
+    network: str = "ssd",
 ):
     from tlt_core.stages.prune import prune
 
@@ -269,6 +286,7 @@ def run_prune(
         granularity=granularity,
         threshold=threshold,
         min_filters=min_filters,
+        network=network,
     )
 
 
@@ -276,14 +294,18 @@ def run_prune(
 
 
 def run_export(
-    model_path: str, spec_text: str, onnx_out: str, deepstream_dir: str, *, max_batch_size: int = 16
+    model_path: str,
+    spec_text: str,
+    onnx_out: str,
+    deepstream_dir: str,
+    *,
+    max_batch_size: int = 16,
+    network: str = "ssd",
 ) -> dict:
-    from tlt_core.spec import parse_experiment
     from tlt_core.stages.export import export
 
     work = _workdir()
-    experiment = parse_experiment(spec_text, path="experiment_spec")
-    spec = _write_spec(experiment.to_text(absolute_paths=True), work / "experiment_spec.txt")
+    _, spec = parse_spec(spec_text, network)
     result = export(
         _named(model_path, ".tlt"),
         model_key(),
@@ -292,6 +314,7 @@ def run_export(
         data_type="fp32",
         max_batch_size=max_batch_size,
         gen_ds_config=True,
+        network=network,
     )
     Path(onnx_out).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.onnx_path or result.output_path, onnx_out)
@@ -310,16 +333,14 @@ def run_calibrate(
     *,
     batches: int,
     batch_size: int,
+    network: str = "ssd",
 ) -> int:
-    from tlt_core.spec import parse_experiment
     from tlt_core.stages.calibrate import calibrate
     from tlt_core.storage import PathResolver
 
     if not images_uri:
         raise PipelineError("calibration_images_uri is empty: name a folder of images")
-    work = _workdir()
-    experiment = parse_experiment(spec_text, path="experiment_spec")
-    spec = _write_spec(experiment.to_text(absolute_paths=True), work / "experiment_spec.txt")
+    _, spec = parse_spec(spec_text, network)
     with PathResolver() as paths:
         images = paths.input(images_uri)
         result = calibrate(
@@ -329,6 +350,7 @@ def run_calibrate(
             cache_out,
             batches=batches,
             batch_size=batch_size,
+            network=network,
         )
     return int(result.tensor_count)
 
