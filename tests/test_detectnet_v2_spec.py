@@ -59,7 +59,7 @@ def test_sample_spec_parses_unchanged(sample_text, tmp_path):
     assert exp.class_mapping["heavy_truck"] == "car"
     assert exp.validation_fold == 0
     assert exp.training.regularizer == "L1" and exp.training.num_epochs == 80
-    assert exp.augmentation.random_flip == 0.5 and exp.augmentation.hue == 25
+    assert exp.augmentation.hflip_probability == 0.5 and exp.augmentation.hue_rotation_max == 25
 
 
 def _error(text: str) -> SpecError:

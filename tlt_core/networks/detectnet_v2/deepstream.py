@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from tlt_core.errors import ExportError, located
 from tlt_core.networks.detectnet_v2.coding import STRIDE
-from tlt_core.networks.detectnet_v2.model import BBOX_NODE, BBOX_OUTPUT, COV_NODE, COV_OUTPUT
+from tlt_core.networks.detectnet_v2.outputs import BBOX_NODE, BBOX_OUTPUT, COV_NODE, COV_OUTPUT
 
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "nvinfer_config.txt"

@@ -26,13 +26,7 @@ import keras
 from tlt_core.errors import SpecError
 from tlt_core.models.backbones import get_backbone
 from tlt_core.models.backbones.common import check_nlayers
-
-COV_OUTPUT = "output_cov"
-BBOX_OUTPUT = "output_bbox"
-# Node names in an exported graph (TLT 002 / DeepStream).
-COV_NODE = "output_cov/Sigmoid"
-BBOX_NODE = "output_bbox/BiasAdd"
-HEAD_LAYERS = (COV_OUTPUT, BBOX_OUTPUT)
+from tlt_core.networks.detectnet_v2.outputs import BBOX_OUTPUT, COV_OUTPUT
 
 
 def stride16_map(features: Sequence, height: int, width: int):
@@ -93,6 +87,15 @@ def build_detectnet_v2_model(
     )(x)
     name = f"detectnet_v2_{arch}{nlayers or ''}"
     return keras.Model(inputs=inputs, outputs={COV_OUTPUT: cov, BBOX_OUTPUT: bbox}, name=name)
+
+
+def make_regularizer(kind: str, weight: float):
+    """``training_config.regularizer`` as a Keras regulariser (None for NO_REG or 0)."""
+    if kind == "NO_REG" or float(weight) == 0.0:
+        return None
+    if kind == "L1":
+        return keras.regularizers.L1(float(weight))
+    return keras.regularizers.L2(float(weight))
 
 
 def build_detectnet_v2(

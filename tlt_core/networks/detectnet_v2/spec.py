@@ -19,10 +19,8 @@ Resolution rules:
 - ``validation_fold``: with TFRecord sources from ``tlt dataset-convert`` and no
   ``validation_data_source``, training reads every fold but this one and validation reads
   this one (`fold_sources`).
-- Augmentation: 002's fields are mapped onto the shared augmentation chain
-  (``hflip_probability`` -> flip, ``zoom_max`` > 1 -> zoom-out, hue/saturation/contrast
-  jitter); translation and vertical flip are not applied (a vertical flip probability
-  other than 0 is refused).
+- Augmentation (`augment`): horizontal flip, zoom, translation and colour jitter as 002
+  describes; vertical flip and rotation are refused when not 0 (not built).
 """
 
 from __future__ import annotations
@@ -43,21 +41,68 @@ from tlt_core.errors import SpecError
 from tlt_core.io_utils import write_text_atomic
 from tlt_core.networks.detectnet_v2 import detectnet_v2_pb2 as pb
 from tlt_core.spec.archs import ARCHITECTURES
+from tlt_core.spec.check import Checker, resolve_path
 from tlt_core.spec.overrides import set_by_path
-from tlt_core.spec.resolve import (
-    IMAGENET_MEAN_BGR,
-    Checker,
-    resolve_class_mapping,
-    resolve_path,
-)
 from tlt_core.spec.textparse import parse_message, read_spec_text, shortest_float32
-from tlt_core.spec.views import AugmentationSpec, BackboneSpec, DataSource, TrainingSpec
 
+IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 OBJECTIVES = ("cov", "bbox")
 DEFAULT_BBOX_SCALE = 35.0
 DEFAULT_BBOX_OFFSET = 0.5
 STRIDE = 16
 _FOLD = re.compile(r"-fold-(\d+)-of-(\d+)-shard-")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    arch: str
+    nlayers: int | None  # None for families without it
+    freeze_bn: bool
+    freeze_blocks: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    batch_size_per_gpu: int
+    num_epochs: int
+    min_learning_rate: float
+    max_learning_rate: float
+    soft_start: float
+    annealing: float
+    regularizer: str  # "NO_REG", "L1" or "L2"
+    regularizer_weight: float
+    checkpoint_interval: int
+    pretrain_model_path: str | None
+    resume_model_path: str | None
+    pruned_model_path: str | None
+
+
+@dataclass(frozen=True)
+class AugmentationSpec:
+    """``augmentation_config`` (002), resolved."""
+
+    output_width: int
+    output_height: int
+    hflip_probability: float
+    zoom_min: float
+    zoom_max: float
+    translate_max_x: float  # output pixels
+    translate_max_y: float
+    hue_rotation_max: float  # degrees
+    saturation_shift_max: float
+    contrast_scale_max: float
+    contrast_center: float
+    color_shift_stddev: float  # fraction of the 0..255 range
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A TFRecord pattern (image directory optional: the records hold the images), or a
+    KITTI image + label directory. Paths resolved against the spec's directory."""
+
+    label_directory_path: str | None = None
+    image_directory_path: str | None = None
+    tfrecords_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +291,7 @@ def _build(
     proto: pb.Experiment, text: str, path: str, check: Checker, base: Path
 ) -> DetectNetExperiment:
     check.section(proto, "dataset_config", required=True)
-    class_mapping = resolve_class_mapping(proto, check)
+    class_mapping = _class_mapping(proto, check)
     class_names = tuple(sorted(set(class_mapping.values())))
     backbone, model = _model(proto, check, base)
     augmentation, min_bbox = _augmentation(proto, check)
@@ -515,16 +560,12 @@ def _training(proto: pb.Experiment, check: Checker, base: Path) -> TrainingSpec:
     return TrainingSpec(
         batch_size_per_gpu=batch,
         num_epochs=epochs,
-        enable_qat=False,
         min_learning_rate=low,
         max_learning_rate=high,
         soft_start=soft_start,
         annealing=annealing,
         regularizer=pb.RegularizerConfig.RegularizationType.Name(tc.regularizer.type),
         regularizer_weight=weight,
-        max_queue_size=16,
-        n_workers=8,
-        use_multiprocessing=False,
         checkpoint_interval=check.int_field(
             tc, "checkpoint_interval", f"{at}.checkpoint_interval", 1
         ),
@@ -573,11 +614,6 @@ def _augmentation(
         check.fail(f"{sa_at}.zoom_min", f"must be positive, got {zoom_min:g}")
     if not zoom_max >= zoom_min:
         check.fail(f"{sa_at}.zoom_max", f"must be at least zoom_min ({zoom_min:g})")
-    if zoom_min < 1.0:
-        check.fail(
-            f"{sa_at}.zoom_min",
-            f"zooming out (zoom_min < 1) is not built, got {zoom_min:g}; use 1 or more",
-        )
     for name in ("translate_max_x", "translate_max_y"):
         value = shortest_float32(getattr(sa, name))
         if not (value >= 0 and math.isfinite(value)):
@@ -596,25 +632,19 @@ def _augmentation(
     center = check.float_field(ca, "contrast_center", f"{ca_at}.contrast_center", 0.5)
     check.in_range(f"{ca_at}.contrast_center", center, 0.0, 1.0)
 
-    # 002's zoom enlarges the image (zoom_max > 1 crops into it): the shared chain's
-    # random crop with scale 1/zoom.
-    crop_min = 1.0 / zoom_max
     spec = AugmentationSpec(
         output_width=width,
         output_height=height,
-        output_channel=3,
-        random_crop_min_scale=crop_min,
-        random_crop_max_scale=1.0 / zoom_min,
-        random_crop_min_ar=0.5 if crop_min < 1.0 else 1.0,
-        random_crop_max_ar=2.0 if crop_min < 1.0 else 1.0,
-        zoom_out_min_scale=1.0,
-        zoom_out_max_scale=1.0,
-        brightness=round(shift * 255),
-        contrast=contrast,
-        saturation=saturation,
-        hue=round(hue),
-        random_flip=hflip,
-        image_mean=dict(zip("bgr", IMAGENET_MEAN_BGR, strict=True)),
+        hflip_probability=hflip,
+        zoom_min=zoom_min,
+        zoom_max=zoom_max,
+        translate_max_x=shortest_float32(sa.translate_max_x),
+        translate_max_y=shortest_float32(sa.translate_max_y),
+        hue_rotation_max=hue,
+        saturation_shift_max=saturation,
+        contrast_scale_max=contrast,
+        contrast_center=center,
+        color_shift_stddev=shift,
     )
     return spec, (min_w, min_h)
 
@@ -786,6 +816,38 @@ def _absolutize(proto: pb.Experiment, base: Path) -> None:
     mc.pretrained_model_file = resolve_path(mc.pretrained_model_file, base) or ""
     for name in ("resume_model_path", "pruned_model_path"):
         setattr(tc, name, resolve_path(getattr(tc, name), base) or "")
+
+
+def _map_path(key: str) -> str:
+    return f"dataset_config.target_class_mapping['{key}']"
+
+
+def _class_mapping(proto: pb.Experiment, check: Checker) -> dict[str, str]:
+    """``target_class_mapping``: the rules of the SSD spec (same field, same checks)."""
+    mapping_proto = proto.dataset_config.target_class_mapping
+    if not mapping_proto:
+        check.fail(
+            "dataset_config.target_class_mapping",
+            "must map at least one label class to a target class",
+        )
+    mapping: dict[str, str] = {}
+    for key in sorted(mapping_proto, key=lambda k: (check.line_of(_map_path(k)), k)):
+        at = _map_path(key)
+        source, target = key.strip().lower(), mapping_proto[key].strip().lower()
+        if not source or any(c.isspace() for c in source):
+            check.fail(at, "source class must be one word (KITTI labels split on spaces)")
+        if source == "dontcare":
+            check.fail(at, "DontCare regions are always ignored; remove this entry")
+        if not target:
+            check.fail(f"{at}.value", "target class must not be empty")
+        if mapping.get(source, target) != target:
+            check.fail(
+                at,
+                f"class {source!r} (case-insensitive) is mapped to both "
+                f"{mapping[source]!r} and {target!r}",
+            )
+        mapping[source] = target
+    return mapping
 
 
 # -- validation folds ------------------------------------------------------------------------
