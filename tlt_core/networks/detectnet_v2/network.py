@@ -78,12 +78,12 @@ class DetectNetV2Network(Network):
 
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
-        from tlt_core.networks.detectnet_v2.outputs import build_detectnet_v2
+        from tlt_core.networks.detectnet_v2.model import build_detectnet_v2
 
         return build_detectnet_v2(spec, kernel_regularizer=kernel_regularizer)
 
     def kernel_regularizer(self, spec):
-        from tlt_core.networks.detectnet_v2.outputs import make_regularizer
+        from tlt_core.networks.detectnet_v2.model import make_regularizer
 
         return make_regularizer(spec.training.regularizer, spec.training.regularizer_weight)
 
@@ -304,7 +304,6 @@ class DetectNetV2Network(Network):
                     zip(spec.class_names, map(float, spec.eval.iou_thresholds), strict=True)
                 ),
                 "buckets": {k: float(v.mAP) for k, v in sorted(metrics.buckets.items())},
-                "per_class_buckets": metrics.table(),
             },
             raw=metrics,
         )
