@@ -378,6 +378,17 @@ class Network(abc.ABC):
         """Default evaluation batch size."""
         return 1
 
+    # --- network-specific task options -----------------------------------------------------
+    def add_task_options(self, task: str, parser: Any) -> None:
+        """Add this network's own options to the ``tlt <network> <task>`` parser (none by
+        default; DetectNet_v2's inference takes 002's cluster-params file)."""
+        return None
+
+    def task_options(self, task: str, args: Any) -> dict[str, Any]:
+        """This network's own options from the parsed arguments; the stage hands them to
+        the network's hooks as ``options`` (only when not empty)."""
+        return {}
+
     # --- inference -------------------------------------------------------------------------
     @abc.abstractmethod
     def inference_writer(

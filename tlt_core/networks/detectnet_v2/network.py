@@ -13,6 +13,7 @@ DeepStream's NCHW layout: ``output_cov/Sigmoid`` [B, C, H/16, W/16] and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +28,8 @@ from tlt_core.networks.detectnet_v2.outputs import (
     COV_OUTPUT,
     HEAD_LAYERS,
 )
+
+log = logging.getLogger(__name__)
 
 
 class DetectNetV2Network(Network):
@@ -234,15 +237,24 @@ class DetectNetV2Network(Network):
             np.ascontiguousarray(np.asarray(bbox, np.float32).transpose(0, 3, 1, 2)),
         )
 
-    def postprocessor(self, spec, info: ModelInfo, *, threshold=None, clustering=None):
-        """``clustering``: per-class settings replacing the spec's (inference ``-cp``)."""
+    def postprocessor(self, spec, info: ModelInfo, *, threshold=None, options=None):
+        """``options["cluster_params_file"]`` (inference ``-cp``): 002's cluster-params
+        file replaces the spec's clustering settings, its ``confidence_th`` the threshold."""
         import dataclasses
 
         from tlt_core.networks.detectnet_v2.clustering import cluster_image
 
-        settings = list(clustering or spec.clustering)
-        if threshold is not None:
-            settings = [dataclasses.replace(s, confidence_threshold=threshold) for s in settings]
+        params = _cluster_params(spec, options)
+        if params is not None:
+            settings = list(params.settings)
+            if threshold is not None:
+                log.info("confidence thresholds from the cluster-params file (confidence_th)")
+        else:
+            settings = list(spec.clustering)
+            if threshold is not None:
+                settings = [
+                    dataclasses.replace(s, confidence_threshold=threshold) for s in settings
+                ]
         height, width = spec.input_shape[0], spec.input_shape[1]
         scale, offset = spec.bbox_scale, spec.bbox_offset
 
@@ -343,11 +355,57 @@ class DetectNetV2Network(Network):
         return int(spec.eval.batch_size)
 
     # --- inference -------------------------------------------------------------------------
-    def inference_writer(self, spec, output_dir, *, label_dir=None, cluster_params=None):
+    def add_task_options(self, task, parser) -> None:
+        if task != "inference":
+            return
+        parser.add_argument(
+            "-cp",
+            "--cluster_params_file",
+            default=None,
+            help="002's cluster-params JSON (per-class DBSCAN settings, confidence_th, "
+            "output_map, postproc_classes, color); default: the spec's postprocessing_config",
+        )
+        parser.add_argument(
+            "-lw", "--line_width", type=int, default=None, help="overlay line width"
+        )
+        parser.add_argument(
+            "--output_cov",
+            default=COV_NODE,
+            help=f"name of the coverage output (this model's: {COV_NODE})",
+        )
+        parser.add_argument(
+            "--output_bbox",
+            default=BBOX_NODE,
+            help=f"name of the box output (this model's: {BBOX_NODE})",
+        )
+
+    def task_options(self, task, args) -> dict[str, Any]:
+        from tlt_core.errors import UsageError
+
+        if task != "inference":
+            return {}
+        for given, ours, flag in (
+            (args.output_cov, COV_NODE, "--output_cov"),
+            (args.output_bbox, BBOX_NODE, "--output_bbox"),
+        ):
+            if given not in (ours, ours.split("/")[0]):
+                raise UsageError(f"{flag} {given!r}: DetectNet_v2 models here output {ours!r}")
+        options: dict[str, Any] = {}
+        if args.cluster_params_file:
+            options["cluster_params_file"] = args.cluster_params_file
+        if args.line_width:
+            options["line_width"] = int(args.line_width)
+        return options
+
+    def inference_writer(self, spec, output_dir, *, label_dir=None, options=None):
         from tlt_core.networks.detectnet_v2.inference import DetectNetWriter
 
         return DetectNetWriter(
-            list(spec.class_names), Path(output_dir), label_dir, cluster_params=cluster_params
+            list(spec.class_names),
+            Path(output_dir),
+            label_dir,
+            cluster_params=_cluster_params(spec, options),
+            line_width=(options or {}).get("line_width"),
         )
 
     # --- export ----------------------------------------------------------------------------
@@ -385,6 +443,15 @@ class DetectNetV2Network(Network):
             engine_file=engine_file,
             cal_cache_file=cal_cache_file,
         )
+
+
+def _cluster_params(spec, options):
+    path = (options or {}).get("cluster_params_file")
+    if not path:
+        return None
+    from tlt_core.networks.detectnet_v2.inference import load_cluster_params
+
+    return load_cluster_params(path, spec.class_names, spec.clustering)
 
 
 def _clipped(det, height: int, width: int):
