@@ -128,19 +128,27 @@ def test_cost_is_zero_for_perfect_predictions_and_weights_background():
     cov, bbox, mask = split_targets(y_true, C)
     perfect = np.concatenate([cov, bbox], axis=-1)
     cov_cost, bbox_cost = cost_terms(y_true, perfect, C, [0.05, 0.05])
-    assert float(np.sum(cov_cost)) == 0 and float(np.sum(bbox_cost)) == 0
-    # Predicting 1 on one background cell costs 0.05 / cells; on a dead-zone cell nothing.
+    floor = float(np.sum(cov_cost))
+    assert floor < 1e-5 and float(np.sum(bbox_cost)) == 0
+    # Predicting 0.5 on one background cell costs 0.05 * ln 2 / cells more; on a dead-zone
+    # cell nothing; on a foreground cell ln 2 / cells.
+    cells = ROWS * COLS
     background = np.argwhere((cov[0, ..., 0] == 0) & (mask[0, ..., 0] == 1))[0]
     wrong = perfect.copy()
-    wrong[0, background[0], background[1], 0] = 1.0
+    wrong[0, background[0], background[1], 0] = 0.5
     cov_cost, _ = cost_terms(y_true, wrong, C, [0.05, 0.05])
-    assert float(cov_cost[0, 0]) == pytest.approx(0.05 / (ROWS * COLS))
+    assert float(cov_cost[0, 0]) == pytest.approx(0.05 * np.log(2) / cells, abs=1e-6)
     dead = np.argwhere(mask[0, ..., 0] == 0)
     assert len(dead), "the dead zone is not empty for this box"
     wrong = perfect.copy()
-    wrong[0, dead[0][0], dead[0][1], 0] = 1.0
+    wrong[0, dead[0][0], dead[0][1], 0] = 0.5
     cov_cost, _ = cost_terms(y_true, wrong, C, [0.05, 0.05])
-    assert float(cov_cost[0, 0]) == 0
+    assert float(cov_cost[0, 0]) < 1e-5
+    fg = np.argwhere(cov[0, ..., 0] == 1)[0]
+    wrong = perfect.copy()
+    wrong[0, fg[0], fg[1], 0] = 0.5
+    cov_cost, _ = cost_terms(y_true, wrong, C, [0.05, 0.05])
+    assert float(cov_cost[0, 0]) == pytest.approx(np.log(2) / cells, abs=1e-6)
     # A box error only counts on covered cells, as L1.
     wrong = perfect.copy()
     fg = np.argwhere(cov[0, ..., 0] == 1)[0]

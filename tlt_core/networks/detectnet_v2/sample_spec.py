@@ -18,7 +18,7 @@ SAMPLE_DEFAULTS: dict[str, object] = {
     "batch_size": 8,
     "num_epochs": 30,
     "min_learning_rate": "1e-5",
-    "max_learning_rate": "1e-3",
+    "max_learning_rate": "5e-3",
     "validation_period": 5,
     "first_validation_epoch": 5,
     "regularizer_type": "NO_REG",
