@@ -55,22 +55,36 @@ def test_evaluate_labels_of_inference_agree_with_evaluate(trained, tmp_path):
     from tlt_core.stages.inference import inference
 
     root, spec, result = trained
-    evaluated = evaluate(result.final_model_path, spec, KEY, network="detectnet_v2",
-                         output_dir=tmp_path / "eval")
+    evaluated = evaluate(
+        result.final_model_path, spec, KEY, network="detectnet_v2", output_dir=tmp_path / "eval"
+    )
     assert "combined" in evaluated.table and "easy" in evaluated.table
     assert (tmp_path / "eval" / "results.json").exists()
     cluster = tmp_path / "cp.json"
-    cluster.write_text(json.dumps({"dbscan_eps": {"default": 0.3},
-                                   "dbscan_min_samples": {"default": 0.05},
-                                   "min_cov_to_cluster": {"default": 0.005},
-                                   "min_obj_height": {"default": 4}}))
+    cluster.write_text(
+        json.dumps(
+            {
+                "dbscan_eps": {"default": 0.3},
+                "dbscan_min_samples": {"default": 0.05},
+                "min_cov_to_cluster": {"default": 0.005},
+                "min_obj_height": {"default": 4},
+            }
+        )
+    )
     inference(
-        result.final_model_path, spec, KEY, root / "data" / "val" / "image_2",
-        tmp_path / "images_annotated", label_dir=tmp_path / "labels", threshold=0.0,
-        network="detectnet_v2", options={"cluster_params_file": str(cluster)},
+        result.final_model_path,
+        spec,
+        KEY,
+        root / "data" / "val" / "image_2",
+        tmp_path / "images_annotated",
+        label_dir=tmp_path / "labels",
+        threshold=0.0,
+        network="detectnet_v2",
+        options={"cluster_params_file": str(cluster)},
     )
     scored = evaluate_labels(
-        root / "data" / "val" / "label_2", tmp_path / "labels",
+        root / "data" / "val" / "label_2",
+        tmp_path / "labels",
         classes=["car", "cyclist", "pedestrian"],
     )
     # van -> car and person_sitting -> pedestrian are mapped by the spec, not by
@@ -105,11 +119,23 @@ def test_prune_keeps_heads_and_export_onnx_matches_keras(trained, tmp_path):
 
     root, spec, result = trained
     # Two epochs leave the filter norms alike: a high threshold still prunes some.
-    pruned = prune(result.final_model_path, tmp_path / "pruned.tlt", KEY, threshold=0.9,
-                   min_filters=8, network="detectnet_v2")
+    pruned = prune(
+        result.final_model_path,
+        tmp_path / "pruned.tlt",
+        KEY,
+        threshold=0.9,
+        min_filters=8,
+        network="detectnet_v2",
+    )
     assert pruned.params_after < pruned.params_before
-    exported = export(pruned.output_path, KEY, spec, tmp_path / "model.onnx",
-                      gen_ds_config=True, network="detectnet_v2")
+    exported = export(
+        pruned.output_path,
+        KEY,
+        spec,
+        tmp_path / "model.onnx",
+        gen_ds_config=True,
+        network="detectnet_v2",
+    )
     keras_map = evaluate(pruned.output_path, spec, KEY, network="detectnet_v2").mAP
     onnx_map = evaluate(tmp_path / "model.onnx", spec, None, network="detectnet_v2").mAP
     assert abs(keras_map - onnx_map) <= 0.005
@@ -125,9 +151,22 @@ def test_corrupted_spec_is_one_located_line_exit_2(tmp_path):
     bad = tmp_path / "spec.txt"
     bad.write_text(sample.read_text().replace("deadzone_radius: 0.67", "deadzone_radius: -1"))
     run = subprocess.run(
-        [sys.executable, "-m", "tlt_core.cli", "detectnet_v2", "train", "-e", str(bad),
-         "-r", str(tmp_path / "out"), "-k", "k"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tlt_core.cli",
+            "detectnet_v2",
+            "train",
+            "-e",
+            str(bad),
+            "-r",
+            str(tmp_path / "out"),
+            "-k",
+            "k",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 2
     lines = [ln for ln in run.stderr.splitlines() if ln.startswith("tlt:")]

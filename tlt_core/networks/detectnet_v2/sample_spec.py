@@ -16,7 +16,7 @@ SAMPLE_DEFAULTS: dict[str, object] = {
     "output_width": 256,
     "output_height": 192,
     "batch_size": 8,
-    "num_epochs": 30,
+    "num_epochs": 20,
     "min_learning_rate": "1e-5",
     "max_learning_rate": "5e-3",
     "validation_period": 5,
@@ -196,7 +196,7 @@ def _post(name: str) -> str:
     return (
         f'  target_class_config {{\n    key: "{name}"\n    value: {{\n'
         "      clustering_config {\n        coverage_threshold: 0.005\n"
-        "        dbscan_eps: 0.3\n        dbscan_min_samples: 0.05\n"
+        "        dbscan_eps: 0.3\n        dbscan_min_samples: 1.0\n"
         "        minimum_bounding_box_height: 4\n      }\n    }\n  }\n"
     )
 
