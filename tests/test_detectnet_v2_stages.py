@@ -117,7 +117,7 @@ def test_prune_keeps_heads_and_export_onnx_matches_keras(trained, tmp_path):
     from tlt_core.stages.export import export
     from tlt_core.stages.prune import prune
 
-    root, spec, result = trained
+    _, spec, result = trained
     # Two epochs leave the filter norms alike: a high threshold still prunes some.
     pruned = prune(
         result.final_model_path,
