@@ -172,3 +172,60 @@ def test_corrupted_spec_is_one_located_line_exit_2(tmp_path):
     lines = [ln for ln in run.stderr.splitlines() if ln.startswith("tlt:")]
     assert len(lines) == 1 and f"{bad}:" in lines[0] and "deadzone_radius" in lines[0]
     assert "Traceback" not in run.stderr
+
+
+def test_002_command_spellings(trained, tmp_path, capsys):
+    from tlt_core.cli import tlt002
+
+    root, spec, result = trained
+    model = str(result.final_model_path)
+    out = tmp_path / "infer"
+    code = tlt002.infer_main(
+        [
+            "detection",
+            "-m",
+            model,
+            "-i",
+            str(root / "data" / "val" / "image_2"),
+            "-o",
+            str(out),
+            "-k",
+            "-bo",
+            "-ek",
+            KEY,
+            "-cp",
+            "/work/shared/specs/detectnet_v2_inference_cluster_params.json",
+            "-lw",
+            "2",
+        ]
+    )
+    assert code == 0
+    assert len(list((out / "labels").glob("*.txt"))) == 8
+    assert len(list((out / "images_annotated").glob("*.png"))) == 8
+    assert tlt002.evaluate_main(["detection", "-e", str(spec), "-m", model, "-k", KEY]) == 0
+    assert "combined" in capsys.readouterr().out
+    assert (
+        tlt002.prune_main(
+            ["-pm", model, "-o", str(tmp_path / "pruned"), "-k", KEY, "-pth", "0.9", "-nf", "8"]
+        )
+        == 0
+    )
+    assert "Pruning ratio" in capsys.readouterr().out
+    bad = tlt002.export_main(
+        [model, "-k", KEY, "--outputs", "conf,loc", "-o", str(tmp_path / "m.onnx")]
+    )
+    assert bad == 2 and "output_cov/Sigmoid" in capsys.readouterr().err
+    good = tlt002.export_main(
+        [
+            model,
+            "-k",
+            KEY,
+            "-o",
+            str(tmp_path / "m.onnx"),
+            "--outputs",
+            "output_bbox/BiasAdd,output_cov/Sigmoid",
+            "--input_dims",
+            "3,96,128",
+        ]
+    )
+    assert good == 0 and (tmp_path / "m.onnx").exists()

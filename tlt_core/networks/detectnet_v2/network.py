@@ -406,6 +406,7 @@ class DetectNetV2Network(Network):
             label_dir,
             cluster_params=_cluster_params(spec, options),
             line_width=(options or {}).get("line_width"),
+            draw=bool((options or {}).get("box_overlay", True)),
         )
 
     # --- export ----------------------------------------------------------------------------
