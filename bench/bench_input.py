@@ -55,7 +55,13 @@ def measure(quick: bool) -> dict:
     batches = 6 if quick else 40
     with tempfile.TemporaryDirectory() as tmp:
         data = generate_sample_data(
-            Path(tmp) / "data", num_train=frames, num_val=0, seed=0, width=WIDTH, height=HEIGHT
+            Path(tmp) / "data",
+            num_train=frames,
+            num_val=0,
+            seed=0,
+            width=WIDTH,
+            height=HEIGHT,
+            experiment_specs={"ssd": SSD.sample_spec},
         )
         experiment = load_experiment(data.experiment_spec).with_overrides(
             {"augmentation_config.output_width": 300, "augmentation_config.output_height": 300}

@@ -33,11 +33,12 @@ def child(work_dir: str, warmup: int, steps: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+    from tlt_core.data.sample import generate_sample_data
     from tlt_core.networks import get_network
     from tlt_core.networks.ssd.loss import SsdLoss
     from tlt_core.networks.ssd.model import build_ssd
     from tlt_core.networks.ssd.network import MOMENTUM
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
     from tlt_core.networks.ssd.spec import load_experiment
     from tlt_core.train.loop import target_dataset
 

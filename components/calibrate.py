@@ -14,6 +14,7 @@ def calibrate(
     calibration_cache: Output[Artifact],
     batches: int = 10,
     batch_size: int = 8,
+    network: str = "ssd",
 ) -> int:
     """Returns the number of tensors in the cache."""
     from tlt_core import pipeline_support as support
@@ -25,6 +26,7 @@ def calibrate(
         calibration_cache.path,
         batches=batches,
         batch_size=batch_size,
+        network=network,
     )
     calibration_cache.metadata["tensors"] = count
     return count

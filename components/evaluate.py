@@ -1,4 +1,5 @@
-"""Component: mAP and per-class AP of a model on the validation fold."""
+"""Component: the network's primary metric (SSD: mAP and per-class AP) of a model on the
+validation fold."""
 
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
@@ -14,12 +15,19 @@ def evaluate(
     metrics: Output[Metrics],
     report: Output[HTML],
     validation_fold: int = 0,
+    network: str = "ssd",
 ) -> float:
-    """Evaluate; logs mAP and AP per class (shown in the KFP UI) and an HTML report."""
+    """Evaluate; logs the primary metric and its per-class values (SSD: mAP, AP per class;
+    shown in the KFP UI) and an HTML report. Returns the primary metric (the gate's input)."""
     from tlt_core import pipeline_support as support
 
     result = support.run_evaluate(
-        model.path, tfrecords.path, experiment_spec, report.path, validation_fold=validation_fold
+        model.path,
+        tfrecords.path,
+        experiment_spec,
+        report.path,
+        validation_fold=validation_fold,
+        network=network,
     )
-    support.log_metrics(metrics, result)
-    return float(result["mAP"])
+    support.log_metrics(metrics, {k: v for k, v in result.items() if k != "primary_metric"})
+    return float(result["primary_metric"])

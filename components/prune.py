@@ -1,4 +1,4 @@
-"""Component: prune an SSD model (``tlt ssd prune``)."""
+"""Component: prune a model (``tlt <network> prune``)."""
 
 from typing import NamedTuple
 
@@ -17,6 +17,7 @@ def prune(
     equalization_criterion: str = "union",
     granularity: int = 8,
     min_filters: int = 16,
+    network: str = "ssd",
 ) -> NamedTuple("PruneOutputs", [("params_before", int), ("params_after", int), ("ratio", float)]):
     """Prune filters whose normalised L2 norm is under ``threshold``."""
     from collections import namedtuple
@@ -31,6 +32,7 @@ def prune(
         equalization_criterion=equalization_criterion,
         granularity=granularity,
         min_filters=min_filters,
+        network=network,
     )
     pruned_model.metadata.update(
         {"params_before": result.params_before, "params_after": result.params_after}

@@ -9,10 +9,9 @@ from kfp import dsl
 
 from components.calibrate import calibrate
 from components.fetch_published import fetch_published
-from components.publish import publish
 from components.secrets import SecretNames
 from pipelines.targets import Target
-from pipelines.tasks import engine_builds, on_cpu, retried, with_secrets
+from pipelines.tasks import build_and_publish, on_cpu, retried, with_secrets
 
 NAME = "tlt-ssd-calibration-refresh"
 
@@ -30,6 +29,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batches: int = 10,
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
+        network: str = "ssd",
     ):
         fetched = fetch_published(publish_uri=publish_uri, model_version=source_version)
         retried(with_secrets(on_cpu(fetched, "1", "2Gi"), secrets, s3=True))
@@ -40,21 +40,14 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             calibration_images_uri=calibration_images_uri,
             batches=cal_batches,
             batch_size=cal_batch_size,
+            network=network,
         )
         retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
 
-        builds = engine_builds(
+        builds, published = build_and_publish(
             targets,
             secrets,
             precisions_of=lambda target: ["int8"] if "int8" in target.precisions else [],
-            onnx_model=fetched.outputs["onnx_model"],
-            calibration_cache=calibrated.outputs["calibration_cache"],
-            publish_uri=publish_uri,
-            model_version=new_version,
-            require_tensorrt=require_tensorrt,
-        )
-
-        published = publish(
             onnx_model=fetched.outputs["onnx_model"],
             calibration_cache=calibrated.outputs["calibration_cache"],
             deepstream=fetched.outputs["deepstream"],
@@ -63,8 +56,8 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             publish_uri=publish_uri,
             model_version=new_version,
             git_commit=git_commit,
-        ).after(*builds)
-        retried(with_secrets(on_cpu(published, "1", "2Gi"), secrets, s3=True))
+            require_tensorrt=require_tensorrt,
+        )
 
         for task in (fetched, calibrated, *builds, published):
             task.set_caching_options(enable_caching=False)

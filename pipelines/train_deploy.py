@@ -9,12 +9,11 @@ from components.evaluate import evaluate
 from components.export import export
 from components.gate import quality_gate
 from components.prune import prune
-from components.publish import publish
 from components.retrain import retrain
 from components.secrets import SecretNames
 from components.train import train
 from pipelines.targets import Target
-from pipelines.tasks import engine_builds, on_cpu, on_gpu, retried, with_secrets
+from pipelines.tasks import build_and_publish, on_cpu, on_gpu, retried, with_secrets
 
 NAME = "tlt-ssd-train-deploy"
 
@@ -24,7 +23,11 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
     time, one task per target, so each gets its own node pool and image)."""
     secrets = secrets or SecretNames()
 
-    @dsl.pipeline(name=NAME, description="Train, prune, retrain, export and build SSD engines.")
+    @dsl.pipeline(
+        name=NAME,
+        description="Train, prune, retrain, export and build engines of a network (SSD by "
+        "default); the gate reads the network's primary metric (SSD: mAP).",
+    )
     def train_deploy(
         dataset_uri: str,
         convert_spec: str,
@@ -40,21 +43,27 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batches: int = 10,
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
+        network: str = "ssd",
     ):
         converted = dataset_convert(dataset_uri=dataset_uri, convert_spec=convert_spec)
         retried(with_secrets(on_cpu(converted), secrets, s3=True))
 
-        trained = train(tfrecords=converted.outputs["tfrecords"], experiment_spec=experiment_spec)
+        trained = train(
+            tfrecords=converted.outputs["tfrecords"],
+            experiment_spec=experiment_spec,
+            network=network,
+        )
         retried(with_secrets(on_gpu(trained), secrets, model_key=True), attempts=2)
 
         evaluated = evaluate(
             model=trained.outputs["model"],
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
+            network=network,
         )
         with_secrets(on_gpu(evaluated, memory="16Gi"), secrets, model_key=True)
 
-        pruned = prune(model=trained.outputs["model"], threshold=prune_threshold)
+        pruned = prune(model=trained.outputs["model"], threshold=prune_threshold, network=network)
         with_secrets(on_cpu(pruned), secrets, model_key=True)
 
         retrained = retrain(
@@ -62,6 +71,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
             retrain_spec=retrain_spec,
+            network=network,
         )
         retried(with_secrets(on_gpu(retrained), secrets, model_key=True), attempts=2)
 
@@ -69,6 +79,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             model=retrained.outputs["model"],
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
+            network=network,
         )
         evaluated_pruned.set_display_name("evaluate-pruned")
         with_secrets(on_gpu(evaluated_pruned, memory="16Gi"), secrets, model_key=True)
@@ -78,11 +89,14 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             pruned_map=evaluated_pruned.outputs["Output"],
             min_map=min_map,
             max_map_drop=max_map_drop,
+            network=network,
         )
         on_cpu(gate, "500m", "1Gi")
 
         with dsl.If(gate.output == "pass", name="quality-gate-passed"):
-            exported = export(model=retrained.outputs["model"], experiment_spec=experiment_spec)
+            exported = export(
+                model=retrained.outputs["model"], experiment_spec=experiment_spec, network=network
+            )
             with_secrets(on_cpu(exported), secrets, model_key=True)
 
             calibrated = calibrate(
@@ -91,21 +105,14 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
                 calibration_images_uri=calibration_images_uri,
                 batches=cal_batches,
                 batch_size=cal_batch_size,
+                network=network,
             )
             retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
 
-            builds = engine_builds(
+            build_and_publish(
                 targets,
                 secrets,
                 precisions_of=lambda target: list(target.precisions),
-                onnx_model=exported.outputs["onnx_model"],
-                calibration_cache=calibrated.outputs["calibration_cache"],
-                publish_uri=publish_uri,
-                model_version=model_version,
-                require_tensorrt=require_tensorrt,
-            )
-
-            published = publish(
                 onnx_model=exported.outputs["onnx_model"],
                 calibration_cache=calibrated.outputs["calibration_cache"],
                 deepstream=exported.outputs["deepstream"],
@@ -114,7 +121,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
                 publish_uri=publish_uri,
                 model_version=model_version,
                 git_commit=git_commit,
-            ).after(*builds)
-            retried(with_secrets(on_cpu(published, "1", "2Gi"), secrets, s3=True))
+                require_tensorrt=require_tensorrt,
+            )
 
     return train_deploy

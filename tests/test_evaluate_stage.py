@@ -12,11 +12,12 @@ import pytest
 
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
-from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+from tlt_core.data.sample import generate_sample_data
 from tlt_core.errors import ModelFileError
 from tlt_core.inference_runner import KerasRunner, open_runner
 from tlt_core.networks import get_network
 from tlt_core.networks.ssd.model import build_ssd
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.evaluate import evaluate
 from tlt_core.train.loop import model_metadata

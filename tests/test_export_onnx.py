@@ -20,9 +20,9 @@ SSD = get_network("ssd")
 def exported(sample_dataset, tmp_path_factory):
     """One export through the CLI: int8, tensorfile, DeepStream files (a single tf2onnx run)."""
     from tlt_core.cli import main
-    from tlt_core.data.sample import sample_experiment_spec
     from tlt_core.modelfile import save_model
     from tlt_core.networks.ssd.model import build_ssd
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
     from tlt_core.networks.ssd.spec import load_experiment
     from tlt_core.train.loop import model_metadata
 
@@ -234,11 +234,12 @@ def test_cache_covers_the_network_and_calibrate_stage_agrees(exported, sample_da
 
 
 def test_efficient_nms_variant_attaches_to_the_same_network(exported):
-    from tlt_core.export.onnx import attach_postprocess, read_model
+    from tlt_core.export.onnx import read_model
     from tlt_core.networks.ssd.onnx_postprocess import (
         NMS_EFFICIENT_TRT,
         OUTPUT_NAMES,
         PostprocessConfig,
+        attach_postprocess,
     )
     from tlt_core.stages.calibrate import network_part
 

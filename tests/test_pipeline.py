@@ -16,9 +16,9 @@ from tlt_core.data import pipeline as P
 from tlt_core.data import tfrecord
 from tlt_core.data.convert import ConvertOptions, convert_kitti
 from tlt_core.data.kitti import KittiObject, write_label_file
-from tlt_core.data.sample import sample_experiment_spec
 from tlt_core.errors import DataError
 from tlt_core.networks.ssd.augment import SsdTransform
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 from tlt_core.networks.ssd.spec import parse_experiment
 
 OUT_H, OUT_W = 64, 96

@@ -405,7 +405,8 @@ def test_ssd_prune_zeroed_filters(ssd_model):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A tiny sample dataset, its spec (resnet10, 64x64) and a saved, prunable model."""
-    from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+    from tlt_core.data.sample import generate_sample_data
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
     from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("prune_data")

@@ -18,10 +18,11 @@ import pytest
 
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
-from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+from tlt_core.data.sample import generate_sample_data
 from tlt_core.errors import ModelFileError
 from tlt_core.networks import get_network
 from tlt_core.networks.ssd.model import build_ssd
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.train import train
 from tlt_core.train import trainer

@@ -75,8 +75,13 @@ def needs_tensorflow(args: argparse.Namespace) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tlt_core.networks import NETWORKS
+
     parser = argparse.ArgumentParser(
-        prog="tlt", description="Transfer Learning Toolkit workflow (SSD, ...), open edition."
+        prog="tlt",
+        description="Transfer Learning Toolkit workflow, open edition. Networks: "
+        + ", ".join(NETWORKS)
+        + " (tlt <network> <task>).",
     )
     parser.add_argument("--version", action="version", version=f"tlt {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

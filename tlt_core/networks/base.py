@@ -171,9 +171,13 @@ class Network(abc.ABC):
         relative paths, default the working directory)."""
 
     @abc.abstractmethod
-    def sample_spec(self, data_dir: str | Path) -> str:
+    def sample_spec(
+        self, data_dir: str | Path, *, fast: bool = False, epochs: int | None = None
+    ) -> str:
         """An experiment spec (text) that trains on the sample data in ``data_dir``
-        (``tlt sample-data`` layout)."""
+        (``tlt sample-data`` layout; ``tlt sample-data`` writes it as
+        ``specs/<network>_train.txt``). ``fast``: a spec whose training takes minutes on
+        2 CPU cores (the local pipeline run); ``epochs`` overrides the epoch count."""
 
     @abc.abstractmethod
     def training_settings(self, spec: NetworkSpec) -> TrainingSettings:
@@ -192,8 +196,8 @@ class Network(abc.ABC):
     @abc.abstractmethod
     def register_keras_classes(self) -> None:
         """Import the modules whose registered Keras classes (custom layers, losses) loading
-        this network's saved models needs (``tlt_core.modelfile`` calls it for a file whose
-        metadata names this network)."""
+        this network's saved models needs (``tlt_core.networks.load_model`` calls it for a
+        file whose metadata names this network, ``KerasRunner.from_file`` for its own)."""
 
     @abc.abstractmethod
     def model_classes(self, model: Any) -> int:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo, Network, TrainingSettings
 
 # Predictor heads ssd_conf_{i} / ssd_loc_{i}: their filter counts are n_boxes x (classes + 1)
 # and n_boxes x 4, fixed by the anchors and the classes, so pruning keeps them whole.
+if TYPE_CHECKING:
+    import numpy as np
+
 HEAD_PATTERN = re.compile(r"ssd_(conf|loc)_\d+")
 MOMENTUM = 0.9  # TLT's SGD momentum for SSD
 CONF, LOC = "conf", "loc"
@@ -45,10 +46,13 @@ class SsdNetwork(Network):
 
         return parse_experiment(text, path=path, base_dir=base_dir)
 
-    def sample_spec(self, data_dir) -> str:
-        from tlt_core.data.sample import sample_experiment_spec
+    def sample_spec(self, data_dir, *, fast=False, epochs=None) -> str:
+        from tlt_core.networks.ssd.sample_spec import FAST_OVERRIDES, sample_experiment_spec
 
-        return sample_experiment_spec(data_dir)
+        overrides = dict(FAST_OVERRIDES) if fast else {}
+        if epochs is not None:
+            overrides["num_epochs"] = epochs
+        return sample_experiment_spec(data_dir, **overrides)
 
     def training_settings(self, spec) -> TrainingSettings:
         training, evaluation = spec.training, spec.eval
@@ -237,6 +241,8 @@ class SsdNetwork(Network):
 
     # --- prediction and evaluation ---------------------------------------------------------
     def raw_outputs(self, outputs) -> tuple[np.ndarray, ...]:
+        import numpy as np
+
         conf, loc = split_outputs(outputs)
         return softmax(np.asarray(conf, np.float32)), np.asarray(loc, np.float32)
 
@@ -294,6 +300,8 @@ class SsdNetwork(Network):
         )
 
     def prediction_agreement(self, spec, predictions, reference, *, threshold):
+        import numpy as np
+
         from tlt_core.evaluate.ap import GroundTruth, compute_ap
 
         pseudo = []
@@ -367,6 +375,8 @@ class SsdNetwork(Network):
         }
 
     def _postprocess_config(self, spec, model):
+        import numpy as np
+
         from tlt_core.networks.ssd.onnx_postprocess import PostprocessConfig
 
         nms = spec.nms
@@ -418,6 +428,8 @@ def feature_map_sizes(model) -> list[tuple[int, int]]:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
