@@ -8,7 +8,6 @@ from pathlib import Path
 from tlt_core.data.sample import MANIFEST, SampleData, generate_sample_data, sample_paths
 from tlt_core.errors import UsageError
 from tlt_core.io_utils import atomic_dir
-from tlt_core.networks import NETWORKS
 
 MIN_IMAGE_SIDE = 96  # smaller frames cannot hold the objects the generator draws
 
@@ -53,9 +52,4 @@ def generate(
             spec_root=output_dir,
             experiment_specs={name: net.sample_spec for name, net in NETWORKS.items()},
         )
-        # One experiment spec per network of the table (SSD's is written above as well).
-        for network in NETWORKS.values():
-            (tmp / "specs" / f"{network.name}_train.txt").write_text(
-                network.sample_spec(output_dir)
-            )
     return sample_paths(output_dir, made.class_counts)
