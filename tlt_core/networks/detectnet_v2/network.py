@@ -54,10 +54,13 @@ class DetectNetV2Network(Network):
 
         return parse_experiment(text, path=path, base_dir=base_dir)
 
-    def sample_spec(self, data_dir) -> str:
-        from tlt_core.networks.detectnet_v2.sample_spec import sample_spec
+    def sample_spec(self, data_dir, *, fast=False, epochs=None) -> str:
+        from tlt_core.networks.detectnet_v2.sample_spec import FAST_OVERRIDES, sample_spec
 
-        return sample_spec(data_dir)
+        overrides = dict(FAST_OVERRIDES) if fast else {}
+        if epochs is not None:
+            overrides["num_epochs"] = epochs
+        return sample_spec(data_dir, **overrides)
 
     def training_settings(self, spec) -> TrainingSettings:
         training, evaluation = spec.training, spec.eval
