@@ -166,3 +166,14 @@ def test_clustering_values_accepted_exactly_in_range(sample_text, eps, threshold
     else:
         error = _error(text)
         assert re.match(r"spec\.txt:\d+: postprocessing_config", str(error))
+
+
+def test_validation_from_first_validation_epoch(sample_text, tmp_path):
+    from tlt_core.networks import get_network
+    from tlt_core.train.loop import _validation_due
+
+    network = get_network("detectnet_v2")
+    settings = network.training_settings(parse_experiment(sample_text, path="spec.txt"))
+    assert (settings.first_validation_epoch, settings.validation_period) == (40, 10)
+    due = [epoch for epoch in range(1, 81) if _validation_due(settings, epoch)]
+    assert due == [40, 50, 60, 70, 80]

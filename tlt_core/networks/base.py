@@ -82,6 +82,9 @@ class TrainingSettings:
     # pruned, resume, pretrained; the first one set wins.
     start_models: tuple[tuple[str, bool], ...] = ()
     enable_qat: bool = False
+    # The first epoch validated (002's first_validation_epoch); then every
+    # validation_period epochs, and always after the last one.
+    first_validation_epoch: int = 1
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class DetectNetV2Network(Network):
             validation_period=max(int(evaluation.validation_period_during_training), 1),
             seed=int(spec.random_seed) if spec.random_seed else None,
             start_models=starts,
+            first_validation_epoch=int(evaluation.first_validation_epoch),
         )
 
     # --- model -----------------------------------------------------------------------------
