@@ -120,3 +120,27 @@ def test_model_heads_names_and_grid():
     assert model.get_layer("output_bbox").get_config()["activation"] == "linear"
     dark = build_detectnet_v2_model("darknet", 19, input_shape=(64, 64, 3), num_classes=1)
     assert tuple(dark.output["output_cov"].shape[1:3]) == (4, 4)
+
+
+def test_sparse_neighbourhoods_cluster_as_the_dense_distance_matrix():
+    from sklearn.cluster import DBSCAN
+
+    from tlt_core.boxes.iou import iou_matrix
+
+    rng = np.random.default_rng(5)
+    centres = rng.uniform(0, 300, (6, 2))
+    boxes = np.concatenate(
+        [np.concatenate([c, c + 40]) + rng.normal(0, 3, (30, 4)) for c in centres]
+    )
+    boxes = np.concatenate([boxes, boxes[:5]])  # identical boxes: distance 0
+    cov = rng.uniform(0.01, 1.0, len(boxes))
+    merged, confidence = cluster_candidates(boxes, cov, eps=0.3, min_samples=0.5)
+    dense = np.clip(1.0 - iou_matrix(boxes, boxes), 0.0, 1.0)
+    labels = (
+        DBSCAN(eps=0.3, min_samples=1, metric="precomputed")
+        .fit(dense, sample_weight=cov / 0.5)
+        .labels_
+    )
+    assert len(merged) == labels.max() + 1
+    expected = sorted(round(float(cov[labels == k].max()), 9) for k in range(labels.max() + 1))
+    assert sorted(round(float(c), 9) for c in confidence) == expected

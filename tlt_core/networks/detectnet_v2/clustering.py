@@ -22,11 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from sklearn.cluster import DBSCAN
 
 from tlt_core.boxes.iou import iou_matrix
 from tlt_core.boxes.nms import Detections
 from tlt_core.networks.detectnet_v2.coding import decode
+
+_TINY = 1e-9
 
 
 def cluster_candidates(
@@ -36,14 +39,23 @@ def cluster_candidates(
     ``coverage`` [N] (weights), by DBSCAN on 1 - IoU."""
     if len(boxes) == 0:
         return np.zeros((0, 4)), np.zeros((0,))
-    distance = 1.0 - iou_matrix(boxes, boxes)
-    np.clip(distance, 0.0, 1.0, out=distance)
+    distance = iou_matrix(boxes, boxes)
+    np.subtract(1.0, distance, out=distance)
+    # Only the pairs within eps matter: a sparse neighbourhood graph spares scikit-learn
+    # the dense N x N copy. Stored distances are shifted by _TINY (and eps with them) so
+    # that a distance of 0 (identical boxes, each box with itself) stays an entry.
+    rows, cols = np.nonzero(distance <= eps)
+    graph = csr_matrix(
+        (np.maximum(distance[rows, cols], 0.0) + _TINY, (rows, cols)),
+        shape=distance.shape,
+    )
+    del distance
     # scikit-learn takes an integer min_samples: "neighbourhood coverage >= min_samples" is
     # "neighbourhood coverage / min_samples >= 1" (with 0, every candidate is a core point).
     weights = coverage / min_samples if min_samples > 0 else np.ones_like(coverage)
     labels = (
-        DBSCAN(eps=eps, min_samples=1, metric="precomputed")
-        .fit(distance, sample_weight=weights)
+        DBSCAN(eps=eps + _TINY, min_samples=1, metric="precomputed")
+        .fit(graph, sample_weight=weights)
         .labels_
     )
     kept = labels >= 0
