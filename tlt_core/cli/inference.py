@@ -69,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         default=1,
         help="images per batch (default 1)",
     )
+    network.add_task_options("inference", parser)
     add_job_options(parser)
     parser.set_defaults(func=run)
 
@@ -78,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
 
     start_job(args)
 
+    from tlt_core.networks import get_network
     from tlt_core.stages.inference import inference
     from tlt_core.storage import PathResolver
+
+    options = get_network(args.network).task_options("inference", args)
 
     with PathResolver() as paths:
         result = inference(
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             batch_size=args.batch_size,
             network=args.network,
+            options=options,
         )
     print(
         f"{result.num_images} images, {result.num_detections} detections, "

@@ -82,6 +82,9 @@ class TrainingSettings:
     # pruned, resume, pretrained; the first one set wins.
     start_models: tuple[tuple[str, bool], ...] = ()
     enable_qat: bool = False
+    # The first epoch validated (002's first_validation_epoch); then every
+    # validation_period epochs, and always after the last one.
+    first_validation_epoch: int = 1
 
 
 @dataclass(frozen=True)
@@ -384,6 +387,17 @@ class Network(abc.ABC):
     def eval_batch_size(self, spec: NetworkSpec) -> int:
         """Default evaluation batch size."""
         return 1
+
+    # --- network-specific task options -----------------------------------------------------
+    def add_task_options(self, task: str, parser: Any) -> None:
+        """Add this network's own options to the ``tlt <network> <task>`` parser (none by
+        default; DetectNet_v2's inference takes 002's cluster-params file)."""
+        return None
+
+    def task_options(self, task: str, args: Any) -> dict[str, Any]:
+        """This network's own options from the parsed arguments; the stage hands them to
+        the network's hooks as ``options`` (only when not empty)."""
+        return {}
 
     # --- inference -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -215,7 +215,7 @@ def finish_epoch(
         ctx.chief
         and not partial
         and ctx.validate is not None
-        and (done % ctx.settings.validation_period == 0 or done == ctx.settings.num_epochs)
+        and _validation_due(ctx.settings, done)
     ):
         result = dict(ctx.validate(model))
         skipped = result.pop("skipped_images", 0)
@@ -276,3 +276,14 @@ def finish_epoch(
         record["time_s"],
     )
     return record
+
+
+def _validation_due(settings, done: int) -> bool:
+    """After epoch ``done``: from ``first_validation_epoch`` every ``validation_period``
+    epochs, and after the last epoch."""
+    if done == settings.num_epochs:
+        return True
+    first = max(int(getattr(settings, "first_validation_epoch", 1)), 1)
+    if first == 1:
+        return done % settings.validation_period == 0
+    return done >= first and (done - first) % settings.validation_period == 0
