@@ -27,6 +27,7 @@ def evaluate(
         experiment_spec,
         report.path,
         validation_fold=validation_fold,
+        tfrecords_uri=tfrecords.uri,
         network=network,
     )
     support.log_metrics(metrics, {k: v for k, v in result.items() if k != "primary_metric"})

@@ -13,7 +13,14 @@ from components.retrain import retrain
 from components.secrets import SecretNames
 from components.train import train
 from pipelines.targets import Target
-from pipelines.tasks import build_and_publish, on_cpu, on_gpu, retried, with_secrets
+from pipelines.tasks import (
+    build_and_publish,
+    launches_jobs,
+    on_cpu,
+    on_gpu,
+    retried,
+    with_secrets,
+)
 
 NAME = "tlt-ssd-train-deploy"
 
@@ -44,16 +51,22 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
         network: str = "ssd",
+        workers: int = 1,
+        gpus_per_worker: int = 1,
+        launcher: str = "trainjob",
     ):
         converted = dataset_convert(dataset_uri=dataset_uri, convert_spec=convert_spec)
         retried(with_secrets(on_cpu(converted), secrets, s3=True))
 
+        distributed = {"workers": workers, "gpus_per_worker": gpus_per_worker, "launcher": launcher}
         trained = train(
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
             network=network,
+            **distributed,
         )
         retried(with_secrets(on_gpu(trained), secrets, model_key=True), attempts=2)
+        launches_jobs(trained, secrets)
 
         evaluated = evaluate(
             model=trained.outputs["model"],
@@ -72,8 +85,10 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             experiment_spec=experiment_spec,
             retrain_spec=retrain_spec,
             network=network,
+            **distributed,
         )
         retried(with_secrets(on_gpu(retrained), secrets, model_key=True), attempts=2)
+        launches_jobs(retrained, secrets)
 
         evaluated_pruned = evaluate(
             model=retrained.outputs["model"],

@@ -209,10 +209,14 @@ def run_evaluate(
     report_path: str,
     *,
     validation_fold: int = 0,
+    tfrecords_uri: str | None = None,
     network: str = "ssd",
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Evaluate; the metrics carry the network's primary metric under its name (SSD:
-    ``mAP``, with ``AP_<class>``) and under ``primary_metric`` (what the gate reads)."""
+    ``mAP``, with ``AP_<class>``) and under ``primary_metric`` (what the gate reads), and
+    under ``evaluation`` what they were measured on: the spec as evaluated (data sources
+    pointing at the TFRecords used) and the data's identity (URI, validation fold, images,
+    SHA-256 of the label set)."""
     from tlt_core.stages.evaluate import evaluate
 
     work = _workdir()
@@ -227,16 +231,41 @@ def run_evaluate(
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     Path(report_path).write_text(_html_report(result, f"{network} evaluation"))
     prefix = "AP" if result.metric == "mAP" else result.metric
-    metrics = {result.metric: float(result.mAP), "primary_metric": float(result.mAP)}
+    metrics: dict[str, Any] = {
+        result.metric: float(result.mAP),
+        "primary_metric": float(result.mAP),
+    }
     metrics.update({f"{prefix}_{name}": float(v) for name, v in result.per_class_ap.items()})
+    metrics[EVALUATION_KEY] = {
+        "spec": spec.to_text(absolute_paths=True),
+        "data": {
+            "tfrecords_uri": tfrecords_uri or str(tfrecords_dir),
+            "validation_fold": validation_fold,
+            "validation_sources": [
+                s["tfrecords_path"] for s in tfrecord_sources(tfrecords_dir, validation_fold)[1]
+            ],
+            "num_images": result.num_images,
+            "label_set_sha256": result.label_set_sha256,
+        },
+        "mode": result.mode,
+        "iou_threshold": result.iou_threshold,
+    }
     return metrics
 
 
+# Key of the metrics dict (and of a Metrics artifact's metadata) holding what an evaluation
+# measured: the spec as used and the data's identity.
+EVALUATION_KEY = "evaluation"
+
+
 def log_metrics(metrics_artifact, values: dict) -> None:
-    """Scalars go to a KFP ``Metrics`` artifact: shown in the UI and in run comparison."""
+    """Scalars go to a KFP ``Metrics`` artifact: shown in the UI and in run comparison.
+    What an evaluation measured (``evaluation``) rides along in the artifact's metadata."""
     for name, value in values.items():
         if isinstance(value, (int, float)):
             metrics_artifact.log_metric(name, float(value))
+    if isinstance(values.get(EVALUATION_KEY), dict):
+        metrics_artifact.metadata[EVALUATION_KEY] = values[EVALUATION_KEY]
 
 
 def gate_verdict(
@@ -423,17 +452,31 @@ def run_publish(
     for relative, local in files.items():
         version.put(local, relative)
     scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-    (work / "metrics.json").write_text(json.dumps(scalars, indent=2, sort_keys=True) + "\n")
-    (work / "experiment_spec.txt").write_text(experiment_spec)
+    # The published spec is the one the metrics were measured with (data sources as the
+    # evaluation used them), so that evaluating the published model with it reproduces them.
+    evaluation = metrics.get(EVALUATION_KEY) or {}
+    spec_text = evaluation.get("spec") or experiment_spec
+    data = evaluation.get("data")
+    published_metrics: dict[str, Any] = dict(scalars)
+    if data:
+        published_metrics[EVALUATION_KEY] = {
+            "data": data,
+            **{k: evaluation[k] for k in ("mode", "iou_threshold") if k in evaluation},
+        }
+    (work / "metrics.json").write_text(
+        json.dumps(published_metrics, indent=2, sort_keys=True) + "\n"
+    )
+    (work / "experiment_spec.txt").write_text(spec_text)
     version.put(work / "metrics.json", "metrics.json")
     version.put(work / "experiment_spec.txt", "experiment_spec.txt")
-    version.write_manifest(
-        {
-            "git_commit": git_commit,
-            "metrics": scalars,
-            "experiment_spec_sha256": hashlib.sha256(experiment_spec.encode()).hexdigest(),
-        }
-    )
+    info: dict[str, Any] = {
+        "git_commit": git_commit,
+        "metrics": scalars,
+        "experiment_spec_sha256": hashlib.sha256(spec_text.encode()).hexdigest(),
+    }
+    if data:
+        info["evaluation_data"] = data
+    version.write_manifest(info)
     log.info("published %s", version.uri)
     return f"{version.uri}/{MANIFEST}"
 
@@ -449,4 +492,10 @@ def run_fetch_published(
     version.fetch("deepstream", deepstream_dir)
     work = _workdir()
     spec = version.fetch("experiment_spec.txt", work / "experiment_spec.txt").read_text()
-    return spec, dict(manifest.get("metrics", {}))
+    metrics: dict[str, Any] = dict(manifest.get("metrics", {}))
+    if "metrics.json" in manifest.get("artifacts", {}):
+        published = json.loads(version.fetch("metrics.json", work / "metrics.json").read_text())
+        if isinstance(published.get(EVALUATION_KEY), dict):
+            # The spec fetched above is the one evaluated: keep the pair together.
+            metrics[EVALUATION_KEY] = {**published[EVALUATION_KEY], "spec": spec}
+    return spec, metrics

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("classification spec: %s", made.spec)
         return 0
     with PathResolver() as paths:
-        output_dir = paths.output(args.output_dir)
+        output_dir = paths.output(args.output_dir, "dir")
         result = generate(
             output_dir,
             num_train=200 if args.num_train is None else args.num_train,

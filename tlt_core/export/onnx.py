@@ -72,7 +72,32 @@ def keras_to_onnx(model, opset: int = DEFAULT_OPSET):
     names = [o.name for o in proto.graph.output]
     if sorted(names) != sorted(output_names):
         raise ExportError(f"ONNX conversion gave outputs {names}, expected {output_names}")
-    return without_colons(proto)
+    return named_batch_dim(without_colons(proto))
+
+
+BATCH_DIM = "batch"
+
+
+def named_batch_dim(model):
+    """Name the leading (batch) dimension ``batch`` on the graph's inputs, outputs and
+    intermediate shapes (in place; returns ``model``).
+
+    tf2onnx names an unknown dimension ``unk__NNN``; DeepStream and TensorRT optimisation
+    profiles show that name, and the post-processing outputs already say ``batch``.
+    """
+    graph = model.graph
+    generated = set()
+    for info in (*graph.input, *graph.output):
+        dims = info.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            if dims[0].dim_param:
+                generated.add(dims[0].dim_param)
+            dims[0].dim_param = BATCH_DIM
+    for info in graph.value_info:
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and dim.dim_param in generated:
+                dim.dim_param = BATCH_DIM
+    return model
 
 
 def _output_names(model) -> list[str]:
@@ -238,7 +263,7 @@ def write_model(path: str | Path, model, key: str | None = None) -> Path:
         raise ExportError(located("output must end in .etlt (sealed) or .onnx (plain)", path))
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-    log.info("wrote %s (%.1f MiB)", path, path.stat().st_size / 2**20)
+    log.info("wrote %s (%.1f MiB)", path, len(data) / 2**20)
     return path
 
 
@@ -265,13 +290,10 @@ def read_model(path: str | Path, key: str | None = None):
     import onnx
 
     from tlt_core.errors import ModelFileError
-    from tlt_core.modelfile import KIND_ETLT, open_bytes
+    from tlt_core.modelfile import KIND_ETLT, open_bytes, read_model_file
 
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ModelFileError(f"{path}: cannot read: {error.strerror}") from None
+    data = read_model_file(path)
     if path.suffix == ".etlt":
         data = open_bytes(data, key or "", kind=KIND_ETLT, source=str(path))
     try:

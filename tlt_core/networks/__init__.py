@@ -13,11 +13,13 @@ from __future__ import annotations
 from tlt_core.errors import UsageError
 from tlt_core.networks.base import Network
 from tlt_core.networks.classification.network import NETWORK as CLASSIFICATION
+from tlt_core.networks.detectnet_v2.network import NETWORK as DETECTNET_V2
 from tlt_core.networks.ssd.network import NETWORK as SSD
 
 NETWORKS: dict[str, Network] = {
     "ssd": SSD,
     "classification": CLASSIFICATION,
+    "detectnet_v2": DETECTNET_V2,
 }
 
 DEFAULT_NETWORK = "ssd"

@@ -53,6 +53,7 @@ class LayerPruning:
     filters_after: int
     group: tuple[str, ...]  # the producers that keep the same channels (itself included)
     kept_whole_because: str | None = None
+    limited_by: str | None = None  # why it keeps more filters than the threshold asks
 
 
 @dataclass

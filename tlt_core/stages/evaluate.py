@@ -34,11 +34,40 @@ class EvalResult:
     report_paths: list[Path] = field(default_factory=list)
     ap_result: Any = field(default=None, repr=False)  # the network's full result object
     seconds: float = 0.0
+    skipped_images: int = 0  # validation images that failed to decode (left out of the AP)
+    label_set_sha256: str = ""  # identity of the ground truth evaluated on
     metric: str = "mAP"  # the primary metric's name
 
     @property
     def value(self) -> float:
         return self.mAP
+
+
+def label_set_sha256(collected, class_names) -> str:
+    """SHA-256 of the ground truth evaluated on: class names, then per frame (by id) its
+    truth as the network gives it (every array field in field order: SSD's boxes in network
+    input pixels, classes and difficult flags; a classifier's label)."""
+    import dataclasses
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256("\n".join(class_names).encode())
+    frames = sorted(zip(collected.frame_ids, collected.truths, strict=True), key=lambda f: f[0])
+    for frame_id, truth in frames:
+        digest.update(frame_id.encode() + b"\0")
+        if dataclasses.is_dataclass(truth):
+            values = [getattr(truth, f.name) for f in dataclasses.fields(truth)]
+        else:
+            values = [truth]
+        for value in values:
+            array = np.asarray(value)
+            if array.dtype.kind == "f":
+                array = array.astype(np.float32)
+            elif array.dtype.kind in "iu":
+                array = array.astype(np.int64)
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def evaluate(
@@ -66,12 +95,16 @@ def evaluate(
     result = score(net, spec, collected)
     others = {mode: score(net, spec, collected, mode=mode) for mode in net.metric_variants(spec)}
     seconds = time.time() - start
+    # The table itself is the caller's to show (the CLI prints it on stdout): logging it too
+    # showed it twice in a terminal, where the log goes to stderr.
     log.info(
-        "evaluated %d images in %.1f s (%s)\n%s",
+        "evaluated %d images in %.1f s (%s): %s %.4f%s",
         result.num_images,
         seconds,
         ", ".join(f"{k} {v}" for k, v in result.details.items()) or result.name,
-        result.table,
+        result.name,
+        result.value,
+        f"; per-class table in {Path(output_dir) / 'results.txt'}" if output_dir else "",
     )
 
     paths: list[Path] = []
@@ -84,6 +117,7 @@ def evaluate(
         summary = json.loads(json_path.read_text())
         summary["model"] = str(model_path)
         summary["other_modes"] = {mode: other.value for mode, other in others.items()}
+        summary["skipped_images"] = collected.skipped_images
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
         paths.extend(reports)
     return EvalResult(
@@ -97,5 +131,7 @@ def evaluate(
         report_paths=paths,
         ap_result=result.raw,
         seconds=seconds,
+        skipped_images=collected.skipped_images,
+        label_set_sha256=label_set_sha256(collected, spec.class_names),
         metric=result.name,
     )

@@ -6,7 +6,9 @@ ground-truth frame without a prediction file has no detections. Predictions must
 score (the 16th field). Class names are compared case-insensitively; ``DontCare`` objects
 are ignored on both sides; objects of classes outside the evaluated list are ignored.
 Ground truth with occlusion > 0 is *difficult* (see :mod:`tlt_core.evaluate.ap`) unless
-``include_difficult``.
+``include_difficult``. A class without (counted) ground truth has no AP: it is reported as
+such, with its false positives, and left out of mAP (as the VOC devkit and COCO do), whether
+the classes were found or given.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from tlt_core.boxes.nms import Detections
 from tlt_core.data.kitti import KittiObject, read_label_file
-from tlt_core.errors import DataError, UsageError
+from tlt_core.errors import DataError, UsageError, located
 from tlt_core.evaluate.ap import AP_MODES, APResult, GroundTruth, compute_ap
 from tlt_core.evaluate.report import format_ap_table, plot_pr_curves, write_json
 
@@ -101,13 +103,21 @@ def evaluate_labels(
         for obj in objects:
             if obj.score is None:
                 raise DataError("prediction without a score (16th field)", path, obj.line, "score")
+            if not 0.0 <= obj.score <= 1.0:
+                log.warning("%s", located(f"{obj.score:g} outside [0, 1]", path, obj.line, "score"))
         pred_objects[frame] = objects
 
+    found = {o.class_name.lower() for objs in gt_objects.values() for o in objs}
+    found |= {o.class_name.lower() for objs in pred_objects.values() for o in objs}
     if classes:
         names = _normalise_classes(classes)
+        unknown = [name for name in names if name not in found]
+        if unknown:  # a typo would otherwise average in an AP of 0
+            raise UsageError(
+                f"--classes: {', '.join(unknown)} in no ground-truth or prediction label "
+                f"(found: {', '.join(sorted(found)) or 'none'})"
+            )
     else:
-        found = {o.class_name.lower() for objs in gt_objects.values() for o in objs}
-        found |= {o.class_name.lower() for objs in pred_objects.values() for o in objs}
         names = sorted(found)
         if not names:
             raise DataError(
@@ -140,7 +150,13 @@ def evaluate_labels(
         iou_threshold=iou_threshold,
         mode=mode,
         include_difficult=include_difficult,
+        skip_classes_without_ground_truth=True,
     )
+    if result.classes_without_ground_truth:
+        log.warning(
+            "no ground truth for %s: left out of mAP (their detections are false positives)",
+            ", ".join(result.classes_without_ground_truth),
+        )
     log.info(
         "evaluated %d frames (%d with predictions), %d classes, %s AP at IoU %g",
         len(frames),

@@ -1,4 +1,5 @@
-"""Stage: generate a sample dataset (``tlt sample-data``): KITTI detection data, or the
+"""Stage: generate a sample dataset (``tlt sample-data``): the KITTI dataset with an
+experiment spec per detection network (``specs/<network>_train.txt``), or the
 class-per-directory classification data (``--task classification``)."""
 
 from __future__ import annotations
