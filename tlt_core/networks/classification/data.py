@@ -268,11 +268,13 @@ def build_dataset(
     center_crop: bool = True,
     color_augmentation: bool = False,
     shuffle: bool | None = None,
+    stats=None,
 ):
     """Batches ``{"image": float32 [B, H, W, 3] model input, "label": int32 [B],
     "path": string [B]}``: augmented for ``training``, centre-cropped (or resized)
     otherwise. Element ``i`` of an epoch is drawn from ``(seed, i)`` alone, so the same
-    seed gives the same batches. Images that fail to decode are skipped with a warning.
+    seed gives the same batches. Images that fail to decode are skipped with a warning
+    and, with ``stats`` (`tlt_core.data.pipeline.InputStats`), counted.
     """
     import tensorflow as tf
 
@@ -302,10 +304,19 @@ def build_dataset(
             pixels = eval_pixels(image, input_hw, center_crop=center_crop)
         return {"image": preprocess(pixels, preprocess_mode), "label": label, "path": path}
 
+    def count(counter, element):
+        counter.assign_add(1)
+        return element
+
+    if stats is not None:
+        records = records.map(lambda *r: count(stats.read, r))
     dataset = records.enumerate().map(
         example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    dataset = dataset.ignore_errors(log_warning=True).batch(batch_size)
+    dataset = dataset.ignore_errors(log_warning=True)
+    if stats is not None:
+        dataset = dataset.map(lambda e: count(stats.delivered, e))
+    dataset = dataset.batch(batch_size)
     options = tf.data.Options()
     options.deterministic = True
     options.threading.max_intra_op_parallelism = 1

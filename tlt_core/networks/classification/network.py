@@ -170,7 +170,16 @@ class ClassificationNetwork(Network):
         return list_class_folders(root, class_names=spec.class_names)
 
     def input_pipeline(
-        self, spec, *, training, batch_size, sources=None, shuffle=None, seed=None, repeat=False
+        self,
+        spec,
+        *,
+        training,
+        batch_size,
+        sources=None,
+        shuffle=None,
+        seed=None,
+        repeat=False,
+        stats=None,
     ):
         import tensorflow as tf
 
@@ -190,6 +199,7 @@ class ClassificationNetwork(Network):
             center_crop=spec.center_crop if training else spec.eval_center_crop,
             color_augmentation=spec.color_augmentation,
             shuffle=shuffle,
+            stats=stats,
         )
         num_classes = len(folders.class_names)
         alpha = float(spec.mixup_alpha) if training else 0.0
