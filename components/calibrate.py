@@ -16,7 +16,11 @@ def calibrate(
     batch_size: int = 8,
 ) -> int:
     """Returns the number of tensors in the cache."""
+    import time
+
     from tlt_core import pipeline_support as support
+
+    start = time.time()
 
     count = support.run_calibrate(
         onnx_model.path,
@@ -27,4 +31,5 @@ def calibrate(
         batch_size=batch_size,
     )
     calibration_cache.metadata["tensors"] = count
+    support.record_stage(calibration_cache, "calibrate", start)
     return count

@@ -15,7 +15,11 @@ def export(
     max_batch_size: int = 16,
 ) -> None:
     """Writes the ONNX model and a folder with labels.txt and nvinfer_config.txt."""
+    import time
+
     from tlt_core import pipeline_support as support
+
+    start = time.time()
 
     info = support.run_export(
         model.path,
@@ -25,3 +29,5 @@ def export(
         max_batch_size=max_batch_size,
     )
     onnx_model.metadata.update(info)
+
+    support.record_stage(onnx_model, "export", start)

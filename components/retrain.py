@@ -20,7 +20,11 @@ def retrain(
 ) -> float:
     """Retrain from ``pruned_model`` with ``retrain_spec``; when it is empty, with the
     training spec and regularizer NO_REG (as 000 recommends)."""
+    import time
+
     from tlt_core import pipeline_support as support
+
+    start = time.time()
 
     spec = support.retrain_spec_text(experiment_spec, retrain_spec)
     result = support.run_train(
@@ -34,4 +38,5 @@ def retrain(
     )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
+    support.record_stage(model, "retrain", start)
     return float(result.metrics.get("mAP", 0.0))

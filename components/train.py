@@ -20,7 +20,11 @@ def train(
 
     Returns the last validation mAP.
     """
+    import time
+
     from tlt_core import pipeline_support as support
+
+    start = time.time()
 
     result = support.run_train(
         tfrecords.path,
@@ -32,4 +36,5 @@ def train(
     )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
+    support.record_stage(model, "train", start)
     return float(result.metrics.get("mAP", 0.0))

@@ -44,11 +44,13 @@ class LocalRunResult:
     manifest: dict | None = None
     gate: str = ""
     files: list[str] = field(default_factory=list)
+    reports: list = field(default_factory=list)  # local_reports.LocalReport under OUT/reports
 
     def summary(self) -> str:
         lines = [f"train_deploy finished in {self.seconds / 60:.1f} min"]
         if self.manifest is None:
             lines.append(f"quality gate did not pass: nothing published ({self.gate})")
+            lines.extend(self._report_lines())
             return "\n".join(lines)
         metrics = self.manifest.get("metrics", {})
         if "mAP" in metrics:
@@ -61,7 +63,15 @@ class LocalRunResult:
                 if state != "built":
                     state += f" ({entry.get('reason', '')})"
                 lines.append(f"  engine {report.parent.name}/{precision}: {state}")
+        lines.extend(self._report_lines())
         return "\n".join(lines)
+
+    def _report_lines(self) -> list[str]:
+        if not self.reports:
+            return []
+        lines = [f"reports (what the KFP UI shows), in {self.reports[0].path.parent}:"]
+        lines.extend(f"  {r.path}  ({r.title})" if r.title else f"  {r.path}" for r in self.reports)
+        return lines
 
 
 def _sample_inputs(output_dir: Path, epochs: int | None) -> dict[str, str]:
@@ -169,12 +179,21 @@ def run_local(
 
     version = VersionLocation(publish_uri, model_version)
     result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds)
+    result.reports = _collect_reports(output_dir)
     try:
         result.manifest = version.read_manifest()
         result.files = sorted(result.manifest["artifacts"])
     except Exception:
         result.gate = "see the quality-gate task log above"
     return result
+
+
+def _collect_reports(output_dir: Path) -> list:
+    from pipelines.local_reports import collect_reports, latest_run_dir
+    from pipelines.train_deploy import NAME
+
+    run_dir = latest_run_dir(output_dir / "kfp", NAME)
+    return collect_reports(run_dir, output_dir / "reports") if run_dir else []
 
 
 def _git_commit() -> str:

@@ -35,6 +35,7 @@ class EvalResult:
     report_paths: list[Path] = field(default_factory=list)
     ap_result: Any = field(default=None, repr=False)  # the full evaluate.ap.APResult
     seconds: float = 0.0
+    frames: list[Any] = field(default_factory=list, repr=False)  # reports.Tile (evaluate.frames)
 
 
 def check_runner_matches(runner, experiment, model_path) -> None:
@@ -60,9 +61,14 @@ def evaluate(
     *,
     output_dir: str | Path | None = None,
     batch_size: int | None = None,
+    frames: int = 0,
+    frame_threshold: float = 0.3,
 ) -> EvalResult:
+    """``frames``: how many validation frames to draw (worst and best, see
+    ``evaluate.frames``), showing detections scoring at least ``frame_threshold``."""
     from tlt_core.boxes.anchors import generate_anchors
     from tlt_core.evaluate import report
+    from tlt_core.evaluate.frames import FrameSelector
     from tlt_core.inference_runner import open_runner
     from tlt_core.spec.experiment import load_experiment
     from tlt_core.train.validation import collect_detections, score
@@ -73,8 +79,21 @@ def evaluate(
     height, width = experiment.input_shape[0], experiment.input_shape[1]
     anchors = generate_anchors(experiment.anchors, runner.feature_map_sizes, (height, width))
 
+    selector = FrameSelector(
+        frames,
+        list(experiment.class_names),
+        experiment.image_mean_bgr,
+        iou_threshold=float(experiment.eval.matching_iou_threshold),
+        threshold=frame_threshold,
+    )
     start = time.time()
-    collected = collect_detections(runner, experiment, anchors=anchors, batch_size=batch_size)
+    collected = collect_detections(
+        runner,
+        experiment,
+        anchors=anchors,
+        batch_size=batch_size,
+        on_batch=selector.add if frames > 0 else None,
+    )
     result = score(collected, experiment)
     other_mode = "INTEGRATE" if result.mode == "SAMPLE" else "SAMPLE"
     other = score(collected, experiment, mode=other_mode)
@@ -112,4 +131,5 @@ def evaluate(
         report_paths=paths,
         ap_result=result,
         seconds=seconds,
+        frames=selector.tiles() if frames > 0 else [],
     )

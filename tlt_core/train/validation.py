@@ -41,9 +41,19 @@ class CollectedDetections:
 
 
 def collect_detections(
-    runner, experiment, *, anchors: np.ndarray, sources=None, batch_size: int | None = None
+    runner,
+    experiment,
+    *,
+    anchors: np.ndarray,
+    sources=None,
+    batch_size: int | None = None,
+    on_batch=None,
 ) -> CollectedDetections:
-    """Run ``runner`` over the evaluation pipeline; detections + ground truth per image."""
+    """Run ``runner`` over the evaluation pipeline; detections + ground truth per image.
+
+    ``on_batch(images, detections, ground_truths, frame_ids)``, when given, sees each batch
+    (model input images) as it goes by: the evaluation report picks frames to draw there.
+    """
     from tlt_core.boxes.nms import detections_from_outputs
     from tlt_core.data.pipeline import build_dataset
     from tlt_core.evaluate.ap import GroundTruth
@@ -62,16 +72,21 @@ def collect_detections(
     for batch in dataset.as_numpy_iterator():
         conf, loc = runner.predict(batch["image"])
         n = batch["image"].shape[0]
-        out.detections.extend(
-            detections_from_outputs(conf, loc, anchors, variances, nms, [(height, width)] * n)
+        detections = detections_from_outputs(
+            conf, loc, anchors, variances, nms, [(height, width)] * n
         )
-        for i in range(n):
-            out.ground_truths.append(
-                GroundTruth.from_model_classes(
-                    batch["boxes"][i], batch["classes"][i], batch["difficult"][i]
-                )
+        ground_truths = [
+            GroundTruth.from_model_classes(
+                batch["boxes"][i], batch["classes"][i], batch["difficult"][i]
             )
-            out.frame_ids.append(batch["frame_id"][i].decode())
+            for i in range(n)
+        ]
+        frame_ids = [batch["frame_id"][i].decode() for i in range(n)]
+        if on_batch is not None:
+            on_batch(batch["image"], detections, ground_truths, frame_ids)
+        out.detections.extend(detections)
+        out.ground_truths.extend(ground_truths)
+        out.frame_ids.extend(frame_ids)
     return out
 
 
