@@ -21,7 +21,6 @@ def calibrate(
     from tlt_core import pipeline_support as support
 
     start = time.time()
-
     count = support.run_calibrate(
         onnx_model.path,
         experiment_spec,

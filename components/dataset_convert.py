@@ -18,7 +18,6 @@ def dataset_convert(dataset_uri: str, convert_spec: str, tfrecords: Output[Datas
     from tlt_core import pipeline_support as support
 
     start = time.time()
-
     counts = support.run_dataset_convert(dataset_uri, convert_spec, tfrecords.path)
     tfrecords.metadata["class_counts"] = counts
     support.record_stage(tfrecords, "dataset-convert", start)

@@ -20,7 +20,6 @@ def export(
     from tlt_core import pipeline_support as support
 
     start = time.time()
-
     info = support.run_export(
         model.path,
         experiment_spec,
@@ -29,5 +28,4 @@ def export(
         max_batch_size=max_batch_size,
     )
     onnx_model.metadata.update(info)
-
     support.record_stage(onnx_model, "export", start)

@@ -25,7 +25,6 @@ def retrain(
     from tlt_core import pipeline_support as support
 
     start = time.time()
-
     spec = support.retrain_spec_text(experiment_spec, retrain_spec)
     result = support.run_train(
         tfrecords.path,

@@ -25,7 +25,6 @@ def train(
     from tlt_core import pipeline_support as support
 
     start = time.time()
-
     result = support.run_train(
         tfrecords.path,
         experiment_spec,

@@ -192,3 +192,60 @@ def test_selector_threshold_hides_low_scores_and_counts_misses(threshold):
     selector = FrameSelector(2, ["car"], (0, 0, 0), iou_threshold=0.5, threshold=threshold)
     selector.add(*frames_batch(2))
     assert all(t.misses == 1 and t.false_positives == 0 for t in selector.tiles())
+
+
+def test_local_reports_are_copied_with_task_names_and_titles(tmp_path):
+    from pipelines.local_reports import collect_reports, latest_run_dir
+
+    run = tmp_path / "kfp" / "tlt-ssd-train-deploy-2026-01-01-00-00-00-000000"
+    for task, output, text in [
+        ("evaluate-2", "report", "<html><title>Evaluation &lt;x&gt;</title></html>"),
+        ("quality-gate", "gate_report", "# Quality gate: PASS\n"),
+        ("build-engines-2", "engine_report", "# TensorRT engines for target jetson\\-orin\n"),
+        ("train", "model", "not a report"),
+    ]:
+        (run / task).mkdir(parents=True)
+        (run / task / output).write_text(text)
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    (reports_dir / "stale.md").write_text("from an earlier run")
+    assert latest_run_dir(tmp_path / "kfp", "tlt-ssd-train-deploy") == run
+    found = collect_reports(run, reports_dir)
+    assert [(r.path.name, r.title) for r in found] == [
+        ("build-engines-2.md", "TensorRT engines for target jetson-orin"),
+        ("evaluate-2.html", "Evaluation <x>"),
+        ("quality-gate.md", "Quality gate: PASS"),
+    ]
+    assert sorted(p.name for p in reports_dir.iterdir()) == [r.path.name for r in found]
+
+
+def test_run_summary_reads_the_published_version_and_stage_times(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from tlt_core.pipeline_support import summary_report_markdown
+    from tlt_core.publish import VersionLocation
+
+    version = VersionLocation(str(tmp_path / "published"), "v7")
+    engines = tmp_path / "engines"
+    engines.mkdir()
+    (engines / "build_report.json").write_text(
+        json.dumps({"fp16": {"status": "skipped", "reason": "no TensorRT", "seconds": 1.5}})
+    )
+    version.put(engines, "engines/x86-t4")
+    version.write_manifest({"metrics": {"mAP": 0.625}})
+    text = summary_report_markdown(
+        "tlt-ssd-train-deploy",
+        str(tmp_path / "published"),
+        "v7",
+        [
+            ("train", SimpleNamespace(metadata={"wall_seconds": 90.0})),
+            ("fetch-published", None),
+            ("export", SimpleNamespace(metadata={})),
+        ],
+    )
+    assert "version v7 published" in text and "0.6250" in text
+    assert "| train | 1 min 30 s |" in text and "| export | not recorded |" in text
+    assert "fetch" not in text
+    assert "| build\\-engines\\-x86\\-t4 | 1.5 s |" in text
+    assert "not built: no TensorRT" in text
