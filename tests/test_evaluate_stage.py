@@ -89,7 +89,7 @@ def test_evaluate_draws_frames_for_the_report(setup, tmp_path):
     assert sum(t.true_positives + t.misses for t in result.frames) == sum(
         ap.num_ground_truth.values()
     )
-    image = cv2.imdecode(np.frombuffer(result.frames[0].png, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(result.frames[0].image, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape[:2] == (320, 320) and image.std() > 5  # a picture, not a blank
     page = evaluation_report_html(result, "Evaluation", 0.0)
     assert page.count('<figure class="tile') == 6 and page.count("<img") == 6 + 3

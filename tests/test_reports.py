@@ -29,7 +29,7 @@ def png(width=40, height=30, colour=(0, 128, 255)) -> bytes:
 
 
 def tile(frame_id="f1", kind="worst") -> reports.Tile:
-    return reports.Tile(frame_id, kind, png(), 40, 30, 1, 2, 3)
+    return reports.Tile(frame_id, kind, png(), 40, 30, 1, 2, 3, "image/png")
 
 
 def test_evaluation_page_is_self_contained_and_escapes_names():
@@ -173,11 +173,11 @@ def test_selector_keeps_worst_and_best_frames_across_batches():
     assert [t.frame_id for t in tiles] == ["frame_09", "frame_08", "frame_00", "frame_01"]
     assert [t.kind for t in tiles] == ["worst", "worst", "best", "best"]
     assert tiles[0].false_positives == 9 and tiles[2].false_positives == 0
-    decoded = cv2.imdecode(np.frombuffer(tiles[0].png, np.uint8), cv2.IMREAD_COLOR)
+    decoded = cv2.imdecode(np.frombuffer(tiles[0].image, np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape[:2] == (tiles[0].height, tiles[0].width) == (320, 320)
-    # The image mean is added back (-50 + 100) and an FP box is drawn in orange.
-    assert np.any(np.all(decoded == (0, 140, 255), axis=-1))
-    assert decoded[5, 5].tolist() == [50, 50, 50]
+    # The image mean is added back (-50 + 100) and an FP box is drawn in orange (JPEG: near).
+    assert np.any(np.all(np.abs(decoded.astype(int) - (0, 140, 255)) < 12, axis=-1))
+    assert np.abs(decoded[5, 5].astype(int) - 50).max() <= 2
 
 
 def test_selector_with_fewer_frames_than_asked_shows_each_once():

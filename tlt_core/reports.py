@@ -90,16 +90,17 @@ class ClassRow:
 
 @dataclass(frozen=True)
 class Tile:
-    """One drawn validation frame (PNG) and what it shows."""
+    """One drawn validation frame (encoded image) and what it shows."""
 
     frame_id: str
     kind: str  # "worst" or "best"
-    png: bytes
+    image: bytes
     width: int
     height: int
     true_positives: int
     false_positives: int
     misses: int
+    mime: str = "image/jpeg"
 
 
 def evaluation_html(
@@ -131,7 +132,7 @@ def evaluation_html(
         label = "worst" if tile.kind == "worst" else "best"
         figures.append(
             f'<figure class="tile {label}" data-frame="{esc(tile.frame_id)}">'
-            f'<img src="{data_uri(tile.png)}" width="{tile.width}" height="{tile.height}" '
+            f'<img src="{data_uri(tile.image, tile.mime)}" width="{tile.width}" height="{tile.height}" '
             f'alt="frame {esc(tile.frame_id)}"/><figcaption><b>{label}</b> '
             f"{esc(tile.frame_id)}: {tile.true_positives} found, "
             f"{tile.false_positives} false positive(s), {tile.misses} missed</figcaption>"
@@ -179,7 +180,7 @@ def gate_markdown(
         "",
         "The pruned, retrained model is deployed only if both checks pass."
         if passed
-        else f"Nothing is deployed: {md_text(verdict)}.",
+        else f"Nothing is deployed: {md_text(verdict.removeprefix('fail: '))}.",
         "",
     ]
     lines += _table_md(
