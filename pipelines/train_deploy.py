@@ -20,7 +20,7 @@ from pipelines.tasks import engine_builds, on_cpu, on_gpu, retried, with_secrets
 
 NAME = pipeline_name("train_deploy")
 DESCRIPTION = (
-    f"Train a {network_title()} detector on KITTI data, prune and retrain it, check it against "
+    f"Train the {network_title()} detector on KITTI data, prune and retrain it, check it against "
     "the quality gate, export it to ONNX with INT8 calibration and DeepStream files, build a "
     "TensorRT engine per deployment target and publish the version."
 )
