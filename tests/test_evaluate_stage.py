@@ -90,7 +90,8 @@ def test_evaluate_draws_frames_for_the_report(setup, tmp_path):
         ap.num_ground_truth.values()
     )
     image = cv2.imdecode(np.frombuffer(result.frames[0].image, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape[:2] == (320, 320) and image.std() > 5  # a picture, not a blank
+    # The source frames are 160x120: drawn at that aspect ratio, 320 pixels high.
+    assert image.shape[:2] == (320, 427) and image.std() > 5  # a picture, not a blank
     page = evaluation_report_html(result, "Evaluation", 0.0)
     assert page.count('<figure class="tile') == 6 and page.count("<img") == 6 + 3
 

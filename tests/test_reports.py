@@ -182,9 +182,12 @@ def test_selector_keeps_worst_and_best_frames_across_batches():
 
 def test_selector_with_fewer_frames_than_asked_shows_each_once():
     selector = FrameSelector(12, ["car"], (0, 0, 0), iou_threshold=0.5, threshold=0.3)
-    selector.add(*frames_batch(3))
+    selector.add(*frames_batch(3), original_sizes=[(100, 200), (300, 150), (64, 64)])
     tiles = selector.tiles()
     assert sorted(t.frame_id for t in tiles) == ["frame_00", "frame_01", "frame_02"]
+    # Drawn at the source's aspect ratio, the shorter side 320 pixels.
+    sizes = {t.frame_id: (t.height, t.width) for t in tiles}
+    assert sizes == {"frame_00": (320, 640), "frame_01": (640, 320), "frame_02": (320, 320)}
 
 
 @pytest.mark.parametrize("threshold", [0.95])

@@ -35,6 +35,7 @@ COLOURS = {
 class _Scored:
     frame_id: str
     image_bgr: np.ndarray  # uint8 at the network's input size
+    original_size: tuple[int, int] | None  # (h, w) of the source image: its aspect ratio
     detections: object  # boxes.nms.Detections above the threshold
     ground_truth: object  # evaluate.ap.GroundTruth
     matched: np.ndarray  # per detection: gt index or -1
@@ -82,15 +83,18 @@ class FrameSelector:
         self._worst: list[tuple] = []  # min-heaps; the root is the first to drop
         self._best: list[tuple] = []
 
-    def add(self, images: np.ndarray, detections, ground_truths, frame_ids) -> None:
+    def add(
+        self, images: np.ndarray, detections, ground_truths, frame_ids, original_sizes=None
+    ) -> None:
         from tlt_core.evaluate.ap import match_detections
 
         if self.count <= 0:
             return
         shown = [self._above_threshold(d) for d in detections]
         matches = match_detections(shown, ground_truths, len(self.class_names), self.iou_threshold)
-        for image, det, gt, frame_id, matched in zip(
-            images, shown, ground_truths, frame_ids, matches, strict=True
+        sizes = [None] * len(shown) if original_sizes is None else original_sizes
+        for image, det, gt, frame_id, matched, size in zip(
+            images, shown, ground_truths, frame_ids, matches, sizes, strict=True
         ):
             tp, fp, misses = frame_outcome(det, gt, matched)
             n = next(self._order)
@@ -100,8 +104,9 @@ class FrameSelector:
             if not self._wanted(self._worst, worst_key) and not self._wanted(self._best, best_key):
                 continue
             pixels = np.clip(np.asarray(image, np.float32) + self.mean_bgr, 0, 255)
+            original = None if size is None else (int(size[0]), int(size[1]))
             scored = _Scored(
-                str(frame_id), pixels.astype(np.uint8), det, gt, matched, tp, fp, misses
+                str(frame_id), pixels.astype(np.uint8), original, det, gt, matched, tp, fp, misses
             )
             self._push(self._worst, worst_key, scored)
             self._push(self._best, best_key, scored)
@@ -145,13 +150,19 @@ class FrameSelector:
 
         from tlt_core.boxes.draw import draw_labelled_box
 
-        image = item.image_bgr
-        factor = max(1.0, MIN_SIDE / min(image.shape[0], image.shape[1]))
-        if factor > 1.0:
-            size = (round(image.shape[1] * factor), round(image.shape[0] * factor))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        height, width = item.image_bgr.shape[:2]
+        # Back to the source image's aspect ratio (the network input is stretched to its
+        # size), the shorter side at least MIN_SIDE; boxes scale per axis.
+        source_h, source_w = item.original_size or (height, width)
+        aspect = source_w / source_h
+        if aspect >= 1.0:
+            out_h = max(MIN_SIDE, height)
+            out_w = round(out_h * aspect)
         else:
-            image = image.copy()
+            out_w = max(MIN_SIDE, width)
+            out_h = round(out_w / aspect)
+        image = cv2.resize(item.image_bgr, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        factor = np.array([out_w / width, out_h / height] * 2, np.float32)
         gt, det = item.ground_truth, item.detections
         found = set(int(g) for g in item.matched if g >= 0)
         difficult = np.asarray(gt.difficult, bool)

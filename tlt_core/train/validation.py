@@ -51,8 +51,9 @@ def collect_detections(
 ) -> CollectedDetections:
     """Run ``runner`` over the evaluation pipeline; detections + ground truth per image.
 
-    ``on_batch(images, detections, ground_truths, frame_ids)``, when given, sees each batch
-    (model input images) as it goes by: the evaluation report picks frames to draw there.
+    ``on_batch(images, detections, ground_truths, frame_ids, original_sizes)``, when given,
+    sees each batch (model input images; (h, w) of the source images) as it goes by: the
+    evaluation report picks frames to draw there.
     """
     from tlt_core.boxes.nms import detections_from_outputs
     from tlt_core.data.pipeline import build_dataset
@@ -83,7 +84,7 @@ def collect_detections(
         ]
         frame_ids = [batch["frame_id"][i].decode() for i in range(n)]
         if on_batch is not None:
-            on_batch(batch["image"], detections, ground_truths, frame_ids)
+            on_batch(batch["image"], detections, ground_truths, frame_ids, batch["orig_size"])
         out.detections.extend(detections)
         out.ground_truths.extend(ground_truths)
         out.frame_ids.extend(frame_ids)
