@@ -20,7 +20,8 @@ REPORT_OUTPUTS = {
     "engine_report": ".md",
     "summary": ".md",
 }
-_TITLE = re.compile(r"<title>(.*?)</title>|^#\s+(.+)$", re.MULTILINE | re.DOTALL)
+_HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL)
+_MARKDOWN_TITLE = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,10 @@ def latest_run_dir(pipeline_root: Path, pipeline_name: str) -> Path | None:
 def report_title(text: str) -> str:
     import html
 
-    match = _TITLE.search(text)
+    match = _HTML_TITLE.search(text) or _MARKDOWN_TITLE.search(text)
     if not match:
         return ""
-    return html.unescape((match.group(1) or match.group(2)).strip()).replace("\\", "")
+    return html.unescape(match.group(1).strip()).replace("\\", "")
 
 
 def collect_reports(run_dir: Path, reports_dir: Path) -> list[LocalReport]:

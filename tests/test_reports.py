@@ -203,7 +203,7 @@ def test_local_reports_are_copied_with_task_names_and_titles(tmp_path):
     run = tmp_path / "kfp" / "tlt-ssd-train-deploy-2026-01-01-00-00-00-000000"
     for task, output, text in [
         ("evaluate-2", "report", "<html><title>Evaluation &lt;x&gt;</title></html>"),
-        ("quality-gate", "gate_report", "# Quality gate: PASS\n"),
+        ("quality-gate", "gate_report", "# Quality gate: PASS\n\nBoth checks.\n\n# Other\n"),
         ("build-engines-2", "engine_report", "# TensorRT engines for target jetson\\-orin\n"),
         ("train", "model", "not a report"),
     ]:
@@ -252,3 +252,10 @@ def test_run_summary_reads_the_published_version_and_stage_times(tmp_path):
     assert "fetch" not in text
     assert "| build\\-engines\\-x86\\-t4 | 1.5 s |" in text
     assert "not built: no TensorRT" in text
+
+
+def test_gate_markdown_says_when_pruning_gained_map():
+    text = reports.gate_markdown(
+        unpruned_map=0.66, pruned_map=0.74, min_map=0.3, max_map_drop=0.1, verdict="pass"
+    )
+    assert "none, gained 0.0800 (0.6600 → 0.7400)" in text

@@ -194,7 +194,8 @@ def gate_markdown(
             ],
             [
                 "mAP lost by pruning",
-                f"{drop:.4f} ({unpruned_map:.4f} → {pruned_map:.4f})",
+                (f"{drop:.4f}" if drop >= 0 else f"none, gained {-drop:.4f}")
+                + f" ({unpruned_map:.4f} → {pruned_map:.4f})",
                 f"at most {max_map_drop:.4f}",
                 "pass" if keep else "**fail**",
             ],
