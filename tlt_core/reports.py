@@ -178,7 +178,7 @@ def gate_markdown(
     lines = [
         f"# Quality gate: {'PASS' if passed else 'FAIL'}",
         "",
-        "The pruned, retrained model is deployed only if both checks pass."
+        "Both checks passed: the pruned, retrained model goes on to export and engine builds."
         if passed
         else f"Nothing is deployed: {md_text(verdict.removeprefix('fail: '))}.",
         "",
