@@ -259,3 +259,34 @@ def test_gate_markdown_says_when_pruning_gained_map():
         unpruned_map=0.66, pruned_map=0.74, min_map=0.3, max_map_drop=0.1, verdict="pass"
     )
     assert "none, gained 0.0800 (0.6600 → 0.7400)" in text
+
+
+def test_layer_groups_and_interleaved_cpu_latency():
+    import keras
+
+    from tlt_core.prune.profile import cpu_latency_ms, layer_group, params_by_layer_group
+
+    assert [
+        layer_group(n)
+        for n in ("conv1", "bn_conv1", "block_2b_conv_1", "ssd_expand_block_3_conv_0", "ssd_loc_5")
+    ] == ["stem", "stem", "block_2", "ssd_expand_block_3", "ssd_loc"]
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, name="block_1a_conv_1")(x)
+    x = keras.layers.Conv2D(8, 1, name="block_1b_conv_1")(x)
+    outputs = keras.layers.Conv2D(6, 1, name="ssd_conf_0")(x)
+    model = keras.Model(inputs, outputs)
+    assert params_by_layer_group(model) == {
+        "stem": 3 * 3 * 3 * 4 + 4,
+        "block_1": (3 * 3 * 4 * 8 + 8) + (8 * 8 + 8),
+        "ssd_conf": 8 * 6 + 6,
+    }
+    timings = cpu_latency_ms([model, model], (16, 16, 3), runs=3, warmup=1)
+    assert len(timings) == 2 and all(t > 0 for t in timings)
+
+
+def test_engine_latency_is_reported_not_raised_without_tensorrt(tmp_path):
+    from tlt_core.pipeline_support import engine_latency
+
+    result = engine_latency(tmp_path / "missing.engine")
+    assert set(result) == {"latency_note"} and result["latency_note"]
