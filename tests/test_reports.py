@@ -186,6 +186,7 @@ def test_selector_with_fewer_frames_than_asked_shows_each_once():
     tiles = selector.tiles()
     assert sorted(t.frame_id for t in tiles) == ["frame_00", "frame_01", "frame_02"]
     # Drawn at the source's aspect ratio, the shorter side 320 pixels.
+    assert [t.kind for t in tiles] == ["worst", "worst", "best"]  # 3 frames: 2 worst, 1 best
     sizes = {t.frame_id: (t.height, t.width) for t in tiles}
     assert sizes == {"frame_00": (320, 640), "frame_01": (640, 320), "frame_02": (320, 320)}
 

@@ -184,6 +184,7 @@ def retrain_spec_text(experiment_spec: str, retrain_spec: str) -> str:
 
 def evaluation_report_html(result, title: str, threshold: float) -> str:
     """The evaluation page of an ``EvalResult`` (``tlt_core.reports.evaluation_html``)."""
+    from tlt_core.evaluate.frames import MAX_DRAWN
     from tlt_core.reports import ClassRow, evaluation_html
 
     ap = result.ap_result
@@ -213,6 +214,7 @@ def evaluation_report_html(result, title: str, threshold: float) -> str:
         pr_curves=curves,
         tiles=result.frames,
         threshold=threshold,
+        max_drawn=MAX_DRAWN,
     )
 
 

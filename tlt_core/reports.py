@@ -114,6 +114,7 @@ def evaluation_html(
     pr_curves: Sequence[tuple[str, bytes]],
     tiles: Sequence[Tile],
     threshold: float,
+    max_drawn: int = 50,
 ) -> str:
     """The evaluation page: mAP, per-class table, PR curves, the grid of drawn frames."""
     esc = html.escape
@@ -145,8 +146,8 @@ def evaluation_html(
         f"<h2>Validation frames: {sum(t.kind == 'worst' for t in tiles)} with the most "
         f"errors, {sum(t.kind == 'best' for t in tiles)} of the best</h2>"
         f'<p class="legend">{legend}</p>'
-        f"<p>Detections scoring at least {threshold:g}; matched at IoU "
-        f"{iou_threshold:g} like the AP.</p>"
+        f"<p>Detections scoring at least {threshold:g} (at most {max_drawn} drawn per frame); "
+        f"matched at IoU {iou_threshold:g} like the AP.</p>"
         f'<div class="grid">{"".join(figures)}</div>'
         if tiles
         else "<p>No validation frames drawn.</p>"

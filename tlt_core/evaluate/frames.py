@@ -21,6 +21,7 @@ from tlt_core.reports import Tile
 
 MIN_SIDE = 320  # pixels: the shorter side of a drawn frame, so labels stay readable
 JPEG_QUALITY = 90
+MAX_DRAWN = 50  # detections drawn per frame (highest scores); the caption counts them all
 FONT_SCALE = 0.45  # OpenCV font scale of the labels: legible in a ~270 px wide grid tile
 # BGR colours of the grid's box kinds; the report's legend names them.
 COLOURS = {
@@ -80,6 +81,7 @@ class FrameSelector:
         self.iou_threshold = float(iou_threshold)
         self.threshold = float(threshold)
         self._order = itertools.count()
+        self._seen = 0
         self._worst: list[tuple] = []  # min-heaps; the root is the first to drop
         self._best: list[tuple] = []
 
@@ -98,6 +100,7 @@ class FrameSelector:
         ):
             tp, fp, misses = frame_outcome(det, gt, matched)
             n = next(self._order)
+            self._seen += 1
             errors = fp + misses
             worst_key = (errors, len(gt.classes), -n)
             best_key = (-errors, tp, -n)
@@ -140,7 +143,8 @@ class FrameSelector:
                     taken.add(item.frame_id)
                     chosen.append((kind, item))
 
-        take("worst", [s for s in worst if s.false_positives + s.misses], (self.count + 1) // 2)
+        shown = min(self.count, self._seen)
+        take("worst", [s for s in worst if s.false_positives + s.misses], (shown + 1) // 2)
         take("best", best, self.count)
         take("worst", worst, self.count)
         return [self._draw(kind, item) for kind, item in chosen]
@@ -179,8 +183,13 @@ class FrameSelector:
                     thickness=2,
                     font_scale=FONT_SCALE,
                 )
+        drawn = np.argsort(-np.asarray(det.scores), kind="stable")[:MAX_DRAWN]
         for box, cls, score, matched in zip(
-            det.boxes, det.classes, det.scores, item.matched, strict=True
+            det.boxes[drawn],
+            det.classes[drawn],
+            det.scores[drawn],
+            item.matched[drawn],
+            strict=True,
         ):
             name = self.class_names[int(cls)]
             if matched >= 0:
