@@ -9,7 +9,7 @@ OUT ?= out
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install browser run test test-all bench lint format images clean
+.PHONY: install browser run test test-all bench lint format golden images clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Rewrite the golden files of the compiled pipeline IR (tests/golden/); review the diff.
+golden: install
+	$(PY) tests/golden_ir.py
 
 format: install
 	$(VENV)/bin/ruff check --fix .

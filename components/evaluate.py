@@ -30,6 +30,7 @@ def evaluate(
         experiment_spec,
         report.path,
         validation_fold=validation_fold,
+        tfrecords_uri=tfrecords.uri,
         frames=report_frames,
         title=report_title,
     )

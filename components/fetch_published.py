@@ -15,7 +15,12 @@ def fetch_published(
     metrics: Output[Metrics],
 ) -> str:
     """Download the ONNX model and DeepStream files of a published version, checking the
-    manifest's hashes. Returns the experiment spec text stored with that version."""
+    manifest's hashes; its metrics go to ``metrics``. Returns the experiment spec text
+    stored with that version."""
     from tlt_core import pipeline_support as support
 
-    return support.run_fetch_published(publish_uri, model_version, onnx_model.path, deepstream.path)
+    spec, published_metrics = support.run_fetch_published(
+        publish_uri, model_version, onnx_model.path, deepstream.path
+    )
+    support.log_metrics(metrics, published_metrics)
+    return spec

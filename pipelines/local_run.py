@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.local_logs import routed_task_logs
 from pipelines.targets import load_targets
 from tlt_core.errors import PipelineError
 
@@ -44,13 +45,14 @@ class LocalRunResult:
     manifest: dict | None = None
     gate: str = ""
     files: list[str] = field(default_factory=list)
+    stage_timings: list[str] = field(default_factory=list)
     reports: list = field(default_factory=list)  # local_reports.LocalReport under OUT/reports
 
     def summary(self) -> str:
-        lines = [f"train_deploy finished in {self.seconds / 60:.1f} min"]
+        lines = [f"train_deploy finished in {self.seconds / 60:.1f} min", *self.stage_timings]
         if self.manifest is None:
             lines.append(f"quality gate did not pass: nothing published ({self.gate})")
-            lines.extend(self._report_lines())
+            lines.extend(_report_lines(self.reports))
             return "\n".join(lines)
         metrics = self.manifest.get("metrics", {})
         if "mAP" in metrics:
@@ -63,15 +65,8 @@ class LocalRunResult:
                 if state != "built":
                     state += f" ({entry.get('reason', '')})"
                 lines.append(f"  engine {report.parent.name}/{precision}: {state}")
-        lines.extend(self._report_lines())
+        lines.extend(_report_lines(self.reports))
         return "\n".join(lines)
-
-    def _report_lines(self) -> list[str]:
-        if not self.reports:
-            return []
-        lines = [f"reports (what the KFP UI shows), in {self.reports[0].path.parent}:"]
-        lines.extend(f"  {r.path}  ({r.title})" if r.title else f"  {r.path}" for r in self.reports)
-        return lines
 
 
 def _sample_inputs(output_dir: Path, epochs: int | None) -> dict[str, str]:
@@ -119,9 +114,8 @@ def run_local(
     prune_threshold: float = 0.1,
     cal_batches: int = 4,
     cal_batch_size: int = 8,
+    verbose: bool = False,
 ) -> LocalRunResult:
-    from kfp import local
-
     from pipelines import train_deploy
 
     output_dir = Path(output_dir).absolute()
@@ -146,6 +140,44 @@ def run_local(
     model_version = model_version or time.strftime("local-%Y%m%d-%H%M%S")
 
     os.environ["TLT_MODEL_KEY"] = key  # the component reads it as it would from a Secret
+    _init_kfp_local(output_dir)
+    pipeline = train_deploy.build(load_targets(targets_file))
+    start = time.time()
+    try:
+        with routed_task_logs(output_dir / "logs", verbose=verbose) as run_log:
+            pipeline(
+                **inputs,
+                publish_uri=publish_uri,
+                model_version=model_version,
+                git_commit=_git_commit(),
+                min_map=min_map,
+                max_map_drop=max_map_drop,
+                prune_threshold=prune_threshold,
+                cal_batches=cal_batches,
+                cal_batch_size=cal_batch_size,
+                require_tensorrt=require_tensorrt,
+            )
+    except Exception as error:  # kfp.local raises RuntimeError naming the failed task
+        raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
+    seconds = time.time() - start
+
+    from tlt_core.publish import VersionLocation
+
+    version = VersionLocation(publish_uri, model_version)
+    result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds)
+    result.stage_timings = run_log.summary_lines()
+    result.reports = _collect_reports(output_dir)
+    try:
+        result.manifest = version.read_manifest()
+        result.files = sorted(result.manifest["artifacts"])
+    except Exception:
+        result.gate = f"see {output_dir / 'logs' / 'quality-gate.log'}"
+    return result
+
+
+def _init_kfp_local(output_dir: Path) -> None:
+    from kfp import local
+
     # Locally, images, resources, node selectors and tolerations are not applied: say it
     # once instead of one warning per task.
     log.info("kfp.local: container images, resources and node pools apply on a cluster only")
@@ -156,36 +188,81 @@ def run_local(
         pipeline_root=str(output_dir / "kfp"),
         raise_on_error=True,
     )
-    pipeline = train_deploy.build(load_targets(targets_file))
-    start = time.time()
-    try:
-        pipeline(
-            **inputs,
-            publish_uri=publish_uri,
-            model_version=model_version,
-            git_commit=_git_commit(),
-            min_map=min_map,
-            max_map_drop=max_map_drop,
-            prune_threshold=prune_threshold,
-            cal_batches=cal_batches,
-            cal_batch_size=cal_batch_size,
-            require_tensorrt=require_tensorrt,
-        )
-    except Exception as error:  # kfp.local raises RuntimeError naming the failed task
-        raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
-    seconds = time.time() - start
 
+
+@dataclass
+class LocalRefreshResult:
+    publish_uri: str
+    source_version: str
+    new_version: str
+    seconds: float
+    manifest: dict = field(default_factory=dict)
+    stage_timings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [
+            f"calibration_refresh finished in {self.seconds / 60:.1f} min: "
+            f"{self.source_version} recalibrated as {self.new_version} in {self.publish_uri}",
+            *self.stage_timings,
+        ]
+        lines.extend(f"  {name}" for name in sorted(self.manifest.get("artifacts", {})))
+        return "\n".join(lines)
+
+
+def run_local_refresh(
+    output_dir: Path,
+    *,
+    publish_uri: str,
+    source_version: str,
+    new_version: str,
+    calibration_images_uri: str,
+    targets_file: str | None = None,
+    require_tensorrt: bool = False,
+    cal_batches: int = 4,
+    cal_batch_size: int = 8,
+    verbose: bool = False,
+) -> LocalRefreshResult:
+    """Run ``calibration_refresh`` with ``kfp.local``: recalibrate a published version on
+    the images at ``calibration_images_uri`` and publish it as ``new_version``."""
+    from pipelines import calibration_refresh
     from tlt_core.publish import VersionLocation
 
-    version = VersionLocation(publish_uri, model_version)
-    result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds)
-    result.reports = _collect_reports(output_dir)
+    output_dir = Path(output_dir).absolute()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _init_kfp_local(output_dir)
+    pipeline = calibration_refresh.build(load_targets(targets_file))
+    start = time.time()
     try:
-        result.manifest = version.read_manifest()
-        result.files = sorted(result.manifest["artifacts"])
-    except Exception:
-        result.gate = "see the quality-gate task log above"
-    return result
+        with routed_task_logs(output_dir / "logs", verbose=verbose) as run_log:
+            pipeline(
+                publish_uri=publish_uri,
+                source_version=source_version,
+                new_version=new_version,
+                calibration_images_uri=calibration_images_uri,
+                git_commit=_git_commit(),
+                cal_batches=cal_batches,
+                cal_batch_size=cal_batch_size,
+                require_tensorrt=require_tensorrt,
+            )
+    except Exception as error:  # kfp.local raises RuntimeError naming the failed task
+        raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
+    manifest = VersionLocation(publish_uri, new_version).read_manifest()
+    return LocalRefreshResult(
+        publish_uri,
+        source_version,
+        new_version,
+        time.time() - start,
+        manifest,
+        run_log.summary_lines(),
+    )
+
+
+def _report_lines(reports: list) -> list[str]:
+    if not reports:
+        return []
+    lines = [f"reports (what the KFP UI shows), in {reports[0].path.parent}:"]
+    lines.extend(f"  {r.path}  ({r.title})" if r.title else f"  {r.path}" for r in reports)
+    return lines
 
 
 def _collect_reports(output_dir: Path) -> list:

@@ -159,3 +159,38 @@ def test_cli_prints_table_and_reports_errors_in_one_line(dataset, tmp_path, caps
     code = main(["evaluate-labels", "-g", str(gt), "-p", str(pred)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == DataError.exit_code and len(err) == 1 and "000001.txt:1: score" in err[0]
+
+
+def test_class_only_in_predictions_is_reported_and_kept_out_of_map(dataset, tmp_path, capsys):
+    gt, pred = dataset
+    write(
+        pred,
+        "000002",
+        [
+            line("wastecontainer", 0, 0, 10, 10, score=0.9),
+            line("wastecontainer", 20, 0, 30, 10, score=0.4),
+        ],
+    )
+    found = evaluate_labels(gt, pred, mode="INTEGRATE", json_path=tmp_path / "found.json")
+    r = found.result
+    assert r.class_names == ("car", "pedestrian", "wastecontainer")
+    assert r.classes_without_ground_truth == ("wastecontainer",)
+    # The mean over the classes with ground truth only (the two of the fixture).
+    assert r.mAP == pytest.approx((0.5 + 0.5 * 2 / 3 + 0.5) / 2)
+    assert "wastecontainer  AP    no ground truth (2 false positives)" in found.table
+    assert "car             AP    0.833" in found.table  # column sized to the longest name
+    data = json.loads((tmp_path / "found.json").read_text())
+    assert data["classes_without_ground_truth"] == ["wastecontainer"]
+    assert data["mAP_classes"] == ["car", "pedestrian"]
+    entry = data["classes"]["wastecontainer"]
+    assert entry["no_ground_truth"] and entry["ap"] is None
+    assert entry["num_false_positives"] == 2
+    assert data["classes"]["car"]["no_ground_truth"] is False
+
+    # --classes fixes the set: the named classes only, still no mAP for the one without gt.
+    args = ["-g", str(gt), "-p", str(pred), "-a", "integrate", "--classes", "car,wastecontainer"]
+    code = main(["evaluate-labels", *args])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "pedestrian" not in out and "no ground truth (2 false positives)" in out
+    assert f"mAP   {round(0.5 + 0.5 * 2 / 3, 3)}" in out

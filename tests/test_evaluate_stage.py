@@ -127,3 +127,16 @@ def test_cli_one_line_errors(setup, capsys):
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "x.tlt: no such" in err[0]
+
+
+def test_cli_prints_the_table_once_on_stdout(setup, capsys, tmp_path):
+    _, spec, _, _, path = setup
+    out_dir = tmp_path / "results"
+    code = cli_main(
+        ["ssd", "evaluate", "-m", str(path), "-e", str(spec), "-k", KEY, "-o", str(out_dir)]
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.count("mAP") == 1 and captured.out.count("cyclist") == 1
+    assert "cyclist" not in captured.err, "the table goes to stdout only"
+    assert "printed on stdout" in captured.err and str(out_dir / "results.txt") in captured.err

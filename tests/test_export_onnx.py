@@ -132,6 +132,24 @@ def test_etlt_is_sealed_and_holds_the_documented_graph(exported):
     assert plain.SerializeToString() == model.SerializeToString()
 
 
+def test_batch_dimension_is_named_batch_everywhere(exported):
+    """DeepStream and TensorRT profiles show the name: one ``batch``, never ``unk__NNN``."""
+    from tlt_core.export.onnx import read_model
+
+    graph = read_model(exported["out"].with_suffix(".onnx")).graph
+    leading = {
+        info.name: info.type.tensor_type.shape.dim[0].dim_param
+        for info in (*graph.input, *graph.output)
+    }
+    assert set(leading.values()) == {"batch"}, leading
+    params = {
+        d.dim_param
+        for info in (*graph.input, *graph.output, *graph.value_info)
+        for d in info.type.tensor_type.shape.dim
+    }
+    assert not any(p.startswith("unk__") for p in params), params
+
+
 def test_onnx_detections_match_keras_and_shared_nms(exported):
     from tlt_core.boxes.anchors import generate_anchors
     from tlt_core.boxes.nms import detections_from_outputs

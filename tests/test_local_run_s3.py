@@ -6,9 +6,12 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from pipelines.local_run import run_local
 from pipelines.targets import load_targets
 from tlt_core import storage
+from tlt_core.cli import main as cli_main
 from tlt_core.data.sample import sample_convert_spec, sample_experiment_spec
 from tlt_core.publish import VersionLocation
 
@@ -24,7 +27,7 @@ TINY = {
 
 
 def test_train_deploy_runs_locally_against_s3(
-    s3_server, s3_bucket, sample_dataset, tmp_path, monkeypatch
+    s3_server, s3_bucket, sample_dataset, tmp_path, monkeypatch, capfd
 ):
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
@@ -49,6 +52,18 @@ def test_train_deploy_runs_locally_against_s3(
     )
 
     assert result.manifest is not None, result.summary()
+    # The terminal: a line per task start and end, the epochs, warnings; the rest is in the
+    # task logs (about 800 lines before they were routed there).
+    terminal = capfd.readouterr()
+    shown = (terminal.out + terminal.err).splitlines()
+    assert len(shown) < 100, "\n".join(shown)
+    assert not any("executor_input" in line or "NodeDef" in line for line in shown)
+    assert (
+        sum(" start " in line for line in shown)
+        == len(list(result.output_dir.glob("logs/*.log"))) - 1
+    )
+    assert "epoch 1/1" in (result.output_dir / "logs" / "train.log").read_text()
+    assert any(line.startswith("stage timings") for line in result.summary().splitlines())
     manifest = VersionLocation(publish, "v1").read_manifest()
     assert manifest["model_version"] == "v1"
     artifacts = manifest["artifacts"]
@@ -82,3 +97,59 @@ def test_train_deploy_runs_locally_against_s3(
         assert "tensorrt" in report["int8"]["reason"]
         labels = (Path(tmp) / "deepstream/labels.txt").read_text().split()
         assert labels[0] == "background" and labels[1:] == sorted(labels[1:])
+        _published_metrics_are_reproducible(Path(tmp), manifest)
+
+    _calibration_refresh_publishes_a_new_version(
+        publish, f"{data}/val/image_2", manifest, tmp_path / "refresh"
+    )
+
+
+def _published_metrics_are_reproducible(version_dir: Path, manifest: dict) -> None:
+    """The published model evaluated with the published spec gives the published mAP, on
+    the data the version names (same label set)."""
+    from tlt_core.stages.evaluate import evaluate
+
+    published = json.loads((version_dir / "metrics.json").read_text())
+    data = published["evaluation"]["data"]
+    assert manifest["evaluation_data"] == data
+    assert data["tfrecords_uri"] and len(data["label_set_sha256"]) == 64
+    assert data["validation_sources"] and data["num_images"] > 0
+    spec = (version_dir / "experiment_spec.txt").read_text()
+    assert all(source in spec for source in data["validation_sources"])
+    result = evaluate(version_dir / "model.onnx", version_dir / "experiment_spec.txt", None)
+    assert result.label_set_sha256 == data["label_set_sha256"]
+    assert result.num_images == data["num_images"]
+    assert result.mAP == pytest.approx(published["mAP"], abs=1e-4)
+    assert manifest["metrics"]["mAP"] == published["mAP"]
+
+
+def _calibration_refresh_publishes_a_new_version(publish, images, source, output) -> None:
+    """``tlt pipeline run --local --pipeline calibration_refresh``: the whole DAG against
+    the version published above."""
+    code = cli_main(
+        [
+            *("pipeline", "run", "--local", "--pipeline", "calibration_refresh"),
+            *("-o", str(output), "--publish", publish),
+            *("--source-version", "v1", "--new-version", "v2", "--calibration-images", images),
+            *("--cal-batches", "2", "--cal-batch-size", "4"),
+        ]
+    )
+    assert code == 0
+    manifest = VersionLocation(publish, "v2").read_manifest()
+    assert manifest["model_version"] == "v2"
+    artifacts = manifest["artifacts"]
+    for name in ("model.onnx", "deepstream/labels.txt", "deepstream/nvinfer_config.txt"):
+        assert artifacts[name] == source["artifacts"][name], name
+    assert artifacts["calibration.cache"]["size"] > 0
+    int8_targets = {t.name for t in load_targets() if "int8" in t.precisions}
+    assert {f"engines/{t}/build_report.json" for t in int8_targets} <= set(artifacts)
+    assert manifest["metrics"] == source["metrics"]
+    assert manifest["evaluation_data"] == source["evaluation_data"]
+    assert manifest["experiment_spec_sha256"] == source["experiment_spec_sha256"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for target in int8_targets:
+            local = storage.download(
+                f"{publish}/v2/engines/{target}/build_report.json", Path(tmp) / f"{target}.json"
+            )
+            report = json.loads(local.read_text())
+            assert set(report) == {"int8"} and report["int8"]["status"] == "skipped"

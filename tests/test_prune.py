@@ -3,6 +3,8 @@ the ``tlt ssd prune`` stage and CLI, and retraining a pruned model."""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import keras
@@ -531,3 +533,81 @@ def test_pruned_model_retrains_with_its_shape(tiny_run, tmp_path):
     assert model.count_params() == result.params_after
     assert meta["pruned"] is True
     assert np.isfinite(trained.history[-1]["loss"])
+
+
+# A training step (forward and filter gradients) on a pruned model, in a child process: the
+# crash this guards against takes the whole process down without a Python traceback.
+_TRAIN_STEP = """
+import sys
+import numpy as np
+import tensorflow as tf
+from tlt_core import modelfile
+model, _ = modelfile.load_model(sys.argv[1], sys.argv[2])
+x = np.random.default_rng(0).uniform(-100, 100, (8, *model.inputs[0].shape[1:]))
+with tf.GradientTape() as tape:
+    out = model(x.astype("float32"), training=True)
+    loss = tf.reduce_mean(out["conf"]) + tf.reduce_mean(out["loc"])
+grads = tape.gradient(loss, model.trainable_variables)
+assert all(g is not None for g in grads)
+print("step ok")
+"""
+
+
+@pytest.fixture(scope="module")
+def heavily_pruned(tmp_path_factory):
+    """Threshold 0.97, min_filters 8 (87.5 % of conv1 removed) on a 160x160 resnet10."""
+    from tlt_core.data.sample import sample_experiment_spec
+    from tlt_core.train.trainer import model_metadata
+
+    root = tmp_path_factory.mktemp("heavy")
+    spec = root / "spec.txt"
+    spec.write_text(sample_experiment_spec(root, arch="resnet", nlayers=10))
+    experiment = load_experiment(spec)
+    assert experiment.input_shape[:2] == (160, 160)
+    keras.utils.set_random_seed(0)
+    model = build_ssd(experiment, len(experiment.class_names))
+    model_path = root / "trained.tlt"
+    modelfile.save_model(model_path, model, KEY, model_metadata(experiment, model))
+    pruned_path = root / "pruned.tlt"
+    logger = logging.getLogger("tlt_core.stages.prune")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        result = prune(model_path, pruned_path, KEY, threshold=0.97, min_filters=8)
+    finally:
+        logger.removeHandler(handler)
+    return result, pruned_path, [r.getMessage() for r in records]
+
+
+def test_heavy_pruning_keeps_what_a_strided_1x1_convolution_needs(heavily_pruned):
+    """The shortcut 1x1/stride-2 convolution would read 8 channels, which TensorFlow's CPU
+    filter-gradient kernel cannot handle (heap corruption): prune keeps 16 and names the
+    layer that limits it."""
+    result, _, messages = heavily_pruned
+    by_name = {p.name: p for p in result.per_layer}
+    assert by_name["conv1"].filters_after == 16
+    assert "block_1a_conv_shortcut" in by_name["conv1"].limited_by
+    assert any(
+        m.startswith("conv1 keeps 16 filters") and "block_1a_conv_shortcut" in m for m in messages
+    )
+    # Elsewhere the threshold and min_filters decide as before.
+    assert min(p.filters_after for p in result.per_layer if p.limited_by is None) == 8
+
+
+@pytest.mark.slow
+def test_heavily_pruned_model_takes_a_training_step(heavily_pruned):
+    """On today's main this child process dies in conv2d_backprop_filter."""
+    import subprocess
+    import sys
+
+    _, pruned_path, _ = heavily_pruned
+    child = subprocess.run(
+        [sys.executable, "-c", _TRAIN_STEP, str(pruned_path), KEY],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert child.returncode == 0 and "step ok" in child.stdout, child.stderr[-2000:]

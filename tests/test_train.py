@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from loopback_workers import run_workers
 
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
@@ -177,12 +177,6 @@ def test_sigterm_checkpoint_then_resume_matches_uninterrupted(data_root, tmp_pat
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tlt_command() -> list[str]:
     """The installed ``tlt`` console script next to this interpreter (else ``-m``)."""
     script = Path(sys.executable).with_name("tlt")
@@ -253,44 +247,18 @@ def test_two_workers_on_loopback(data_root, tmp_path):
         min_learning_rate="1e-4",
         max_learning_rate="1e-2",
     )
-    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
-    procs = []
-    for index in range(2):
-        env = dict(
-            os.environ,
-            CUDA_VISIBLE_DEVICES="",
-            TF_CPP_MIN_LOG_LEVEL="2",
-            TF_CONFIG=json.dumps(
-                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            ),
-        )
-        procs.append(
-            subprocess.Popen(
-                [
-                    *_tlt_command(),
-                    "ssd",
-                    "train",
-                    "-e",
-                    str(spec),
-                    "-r",
-                    str(tmp_path / f"worker{index}"),
-                    "-k",
-                    KEY,
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    try:
-        outputs = [p.communicate(timeout=600)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, text in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, text[-3000:]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    codes, outputs, _starts = run_workers(
+        lambda index: [
+            *_tlt_command(),
+            *("ssd", "train", "-e", str(spec), "-r", str(tmp_path / f"worker{index}")),
+            *("-k", KEY),
+        ],
+        2,
+        env=env,
+    )
+    for code, text in zip(codes, outputs, strict=True):
+        assert code == 0, text[-3000:]
         assert "2 worker(s), 2 replica(s)" in text, text[-3000:]
     # The chief (worker 0) writes checkpoints, status and events; worker 1 nothing.
     weights = sorted(p.name for p in (tmp_path / "worker0" / "weights").iterdir())
@@ -368,6 +336,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
+from loopback_workers import run_workers
+
 from tlt_core import modelfile
 from tlt_core.stages.train import train
 

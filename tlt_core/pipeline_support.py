@@ -233,11 +233,16 @@ def run_evaluate(
     report_path: str,
     *,
     validation_fold: int = 0,
+    tfrecords_uri: str | None = None,
     frames: int = 12,
     frame_threshold: float = 0.3,
     title: str = "Evaluation",
-) -> dict[str, float]:
-    """Evaluate; writes the HTML report (table, PR curves, ``frames`` drawn frames)."""
+) -> dict[str, Any]:
+    """mAP and AP per class, and under ``evaluation`` what they were measured on: the
+    spec as evaluated (data sources pointing at the TFRecords used) and the data's
+    identity (URI, validation fold, images, SHA-256 of the label set). Writes the HTML
+    report (table, PR curves, ``frames`` drawn validation frames)."""
+    from tlt_core.spec import load_experiment
     from tlt_core.stages.evaluate import evaluate
 
     work = _workdir()
@@ -251,8 +256,23 @@ def run_evaluate(
         frame_threshold=frame_threshold,
     )
     write_report(report_path, evaluation_report_html(result, title, frame_threshold))
-    metrics = {"mAP": float(result.mAP)}
+    metrics: dict[str, Any] = {"mAP": float(result.mAP)}
     metrics.update({f"AP_{name}": float(ap) for name, ap in result.per_class_ap.items()})
+    sources = [
+        s.tfrecords_path for s in load_experiment(spec).proto.dataset_config.validation_data_sources
+    ]
+    metrics[EVALUATION_KEY] = {
+        "spec": spec.read_text(),
+        "data": {
+            "tfrecords_uri": tfrecords_uri or str(tfrecords_dir),
+            "validation_fold": validation_fold,
+            "validation_sources": sources,
+            "num_images": result.num_images,
+            "label_set_sha256": result.label_set_sha256,
+        },
+        "mode": result.mode,
+        "iou_threshold": result.iou_threshold,
+    }
     return metrics
 
 
@@ -265,11 +285,19 @@ def record_stage(artifact, stage: str, start: float) -> None:
     artifact.metadata["wall_seconds"] = round(time.time() - start, 1)
 
 
+# Key of the metrics dict (and of a Metrics artifact's metadata) holding what an evaluation
+# measured: the spec as used and the data's identity.
+EVALUATION_KEY = "evaluation"
+
+
 def log_metrics(metrics_artifact, values: dict) -> None:
-    """Scalars go to a KFP ``Metrics`` artifact: shown in the UI and in run comparison."""
+    """Scalars go to a KFP ``Metrics`` artifact: shown in the UI and in run comparison.
+    What an evaluation measured (``evaluation``) rides along in the artifact's metadata."""
     for name, value in values.items():
         if isinstance(value, (int, float)):
             metrics_artifact.log_metric(name, float(value))
+    if isinstance(values.get(EVALUATION_KEY), dict):
+        metrics_artifact.metadata[EVALUATION_KEY] = values[EVALUATION_KEY]
 
 
 def gate_verdict(
@@ -521,17 +549,31 @@ def run_publish(
     for relative, local in files.items():
         version.put(local, relative)
     scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-    (work / "metrics.json").write_text(json.dumps(scalars, indent=2, sort_keys=True) + "\n")
-    (work / "experiment_spec.txt").write_text(experiment_spec)
+    # The published spec is the one the metrics were measured with (data sources as the
+    # evaluation used them), so that evaluating the published model with it reproduces them.
+    evaluation = metrics.get(EVALUATION_KEY) or {}
+    spec_text = evaluation.get("spec") or experiment_spec
+    data = evaluation.get("data")
+    published_metrics: dict[str, Any] = dict(scalars)
+    if data:
+        published_metrics[EVALUATION_KEY] = {
+            "data": data,
+            **{k: evaluation[k] for k in ("mode", "iou_threshold") if k in evaluation},
+        }
+    (work / "metrics.json").write_text(
+        json.dumps(published_metrics, indent=2, sort_keys=True) + "\n"
+    )
+    (work / "experiment_spec.txt").write_text(spec_text)
     version.put(work / "metrics.json", "metrics.json")
     version.put(work / "experiment_spec.txt", "experiment_spec.txt")
-    version.write_manifest(
-        {
-            "git_commit": git_commit,
-            "metrics": scalars,
-            "experiment_spec_sha256": hashlib.sha256(experiment_spec.encode()).hexdigest(),
-        }
-    )
+    info: dict[str, Any] = {
+        "git_commit": git_commit,
+        "metrics": scalars,
+        "experiment_spec_sha256": hashlib.sha256(spec_text.encode()).hexdigest(),
+    }
+    if data:
+        info["evaluation_data"] = data
+    version.write_manifest(info)
     log.info("published %s", version.uri)
     return f"{version.uri}/{MANIFEST}"
 
@@ -547,7 +589,13 @@ def run_fetch_published(
     version.fetch("deepstream", deepstream_dir)
     work = _workdir()
     spec = version.fetch("experiment_spec.txt", work / "experiment_spec.txt").read_text()
-    return spec, dict(manifest.get("metrics", {}))
+    metrics: dict[str, Any] = dict(manifest.get("metrics", {}))
+    if "metrics.json" in manifest.get("artifacts", {}):
+        published = json.loads(version.fetch("metrics.json", work / "metrics.json").read_text())
+        if isinstance(published.get(EVALUATION_KEY), dict):
+            # The spec fetched above is the one evaluated: keep the pair together.
+            metrics[EVALUATION_KEY] = {**published[EVALUATION_KEY], "spec": spec}
+    return spec, metrics
 
 
 def summary_report_markdown(

@@ -73,6 +73,8 @@ def _compile(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if not args.local:
         raise UsageError("only --local runs are done by 'run'; use 'submit' for a cluster")
+    if args.pipeline == "calibration_refresh":
+        return _run_refresh(args)
     from pipelines.local_run import run_local
 
     result = run_local(
@@ -88,6 +90,37 @@ def _run(args: argparse.Namespace) -> int:
         require_tensorrt=args.require_tensorrt,
         min_map=args.min_map,
         max_map_drop=args.max_map_drop,
+        cal_batches=args.cal_batches,
+        cal_batch_size=args.cal_batch_size,
+        verbose=args.verbose,
+    )
+    print(result.summary())
+    return 0
+
+
+def _run_refresh(args: argparse.Namespace) -> int:
+    from pipelines.local_run import run_local_refresh
+
+    needed = {
+        "--publish": args.publish,
+        "--source-version": args.source_version,
+        "--new-version": args.new_version,
+        "--calibration-images": args.calibration_images,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        raise UsageError(f"--pipeline calibration_refresh needs {', '.join(missing)}")
+    result = run_local_refresh(
+        Path(args.output),
+        publish_uri=args.publish,
+        source_version=args.source_version,
+        new_version=args.new_version,
+        calibration_images_uri=args.calibration_images,
+        targets_file=args.targets,
+        require_tensorrt=args.require_tensorrt,
+        cal_batches=args.cal_batches,
+        cal_batch_size=args.cal_batch_size,
+        verbose=args.verbose,
     )
     print(result.summary())
     return 0
@@ -197,8 +230,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _secret_options(compile_parser)
     compile_parser.set_defaults(func=_compile)
 
-    run_parser = actions.add_parser("run", help="run train_deploy on this machine (kfp.local)")
+    run_parser = actions.add_parser("run", help="run a pipeline on this machine (kfp.local)")
     run_parser.add_argument("--local", action="store_true", required=True)
+    run_parser.add_argument("--pipeline", choices=PIPELINE_NAMES, default="train_deploy")
+    run_parser.add_argument(
+        "--source-version", help="calibration_refresh: the published version to recalibrate"
+    )
+    run_parser.add_argument("--new-version", help="calibration_refresh: the version to publish")
+    run_parser.add_argument("--cal-batches", type=int, default=4, help="calibration batches")
+    run_parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show every task's whole output (always in OUTPUT/logs/<task>.log)",
+    )
+    run_parser.add_argument("--cal-batch-size", type=int, default=8, help="calibration batch size")
     run_parser.add_argument("-o", "--output", default="out", help="output folder (default out)")
     run_parser.add_argument("--dataset", help="KITTI data (path or s3://); default: generated")
     run_parser.add_argument("--convert-spec", help="dataset-convert spec (with --dataset)")

@@ -62,4 +62,5 @@ def run(args: argparse.Namespace) -> int:
         output_dir = paths.output(args.output_dir) if args.output_dir else None
         result = evaluate(model, spec, args.key, output_dir=output_dir, batch_size=args.batch_size)
     print(result.table)
+    log.info("per-class AP table printed on stdout")
     return 0

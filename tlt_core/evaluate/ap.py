@@ -25,7 +25,10 @@ Semantics (TLT's ``APEvaluator``, which ``tlt ssd evaluate`` and training valida
   (1, 0) added, summed where recall changes.
 * A class without (counted) ground truth has AP 0, and a class without detections has AP
   0; both are included in the mean (``mAP`` is the plain mean over ``class_names``, as TLT
-  prints it).
+  prints it for the classes its spec fixes). With ``skip_classes_without_ground_truth``
+  (``tlt evaluate-labels``, as the VOC devkit and COCO do) a class with no counted ground
+  truth has no AP: it is listed in ``classes_without_ground_truth`` (its detections are all
+  false positives) and left out of the mean.
 
 Boxes are continuous corners (width = x2 - x1, no +1); any common unit (pixels of the
 original image, usually).
@@ -97,18 +100,23 @@ class APResult:
     iou_threshold: float
     include_difficult: bool
     num_images: int
+    classes_without_ground_truth: tuple[str, ...] = ()  # no AP, left out of mAP
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no curves)."""
+        skipped = set(self.classes_without_ground_truth)
         return {
             "mAP": self.mAP,
             "mode": self.mode,
             "iou_threshold": self.iou_threshold,
             "include_difficult": self.include_difficult,
             "num_images": self.num_images,
+            "mAP_classes": [n for n in self.class_names if n not in skipped],
+            "classes_without_ground_truth": list(self.classes_without_ground_truth),
             "classes": {
                 name: {
-                    "ap": self.per_class_ap[name],
+                    "ap": None if name in skipped else self.per_class_ap[name],
+                    "no_ground_truth": name in skipped,
                     "num_ground_truth": self.num_ground_truth[name],
                     "num_difficult": self.num_difficult[name],
                     "num_detections": self.num_detections[name],
@@ -320,6 +328,7 @@ def compute_ap(
     iou_threshold: float = 0.5,
     mode: str = "SAMPLE",
     include_difficult: bool = False,
+    skip_classes_without_ground_truth: bool = False,
 ) -> APResult:
     """AP per class and mAP over images; see the module docstring for the exact rules.
 
@@ -375,7 +384,13 @@ def compute_ap(
         n_tp[name] = int(tp_cum[-1]) if hi > lo else 0
         n_fp[name] = int(fp_cum[-1]) if hi > lo else 0
 
-    mean_ap = float(np.mean([per_ap[n] for n in names])) if names else 0.0
+    no_gt = (
+        tuple(n for c, n in enumerate(names) if positives[c] == 0)
+        if skip_classes_without_ground_truth
+        else ()
+    )
+    averaged = [per_ap[n] for n in names if n not in no_gt]
+    mean_ap = float(np.mean(averaged)) if averaged else 0.0
     return APResult(
         class_names=names,
         per_class_ap=per_ap,
@@ -392,4 +407,5 @@ def compute_ap(
         iou_threshold=float(iou_threshold),
         include_difficult=bool(include_difficult),
         num_images=len(detections),
+        classes_without_ground_truth=no_gt,
     )

@@ -16,12 +16,19 @@ def format_ap_table(result: APResult) -> str:
     """The table ``tlt ssd evaluate`` prints: one ``AP`` line per class, then ``mAP``.
 
     Values rounded to 3 decimals with Python's ``round`` (so 0.5 prints as ``0.5``), in
-    TLT's ``{:<14}{:<6}{}`` layout.
+    TLT's ``{:<14}{:<6}{}`` layout; the name column widens to fit the longest name. A class
+    without ground truth (when the result skips them) says so, with its false positives.
     """
+    width = max(14, max((len(n) for n in result.class_names), default=0) + 2)
+    skipped = set(result.classes_without_ground_truth)
     lines = [RULE]
     for name in result.class_names:
-        lines.append(f"{name:<14}{'AP':<6}{round(result.per_class_ap[name], 3)}")
-    lines.append(f"{'':<14}{'mAP':<6}{round(result.mAP, 3)}")
+        if name in skipped:
+            value = f"no ground truth ({result.num_false_positives[name]} false positives)"
+        else:
+            value = str(round(result.per_class_ap[name], 3))
+        lines.append(f"{name:<{width}}{'AP':<6}{value}")
+    lines.append(f"{'':<{width}}{'mAP':<6}{round(result.mAP, 3)}")
     lines.append(RULE)
     return "\n".join(lines)
 

@@ -76,7 +76,32 @@ def keras_to_onnx(model, opset: int = DEFAULT_OPSET):
     names = [o.name for o in proto.graph.output]
     if sorted(names) != sorted([CONF_INPUT, LOC_INPUT]):
         raise ExportError(f"ONNX conversion gave outputs {names}, expected conf and loc")
-    return without_colons(proto)
+    return named_batch_dim(without_colons(proto))
+
+
+BATCH_DIM = "batch"
+
+
+def named_batch_dim(model):
+    """Name the leading (batch) dimension ``batch`` on the graph's inputs, outputs and
+    intermediate shapes (in place; returns ``model``).
+
+    tf2onnx names an unknown dimension ``unk__NNN``; DeepStream and TensorRT optimisation
+    profiles show that name, and the post-processing outputs already say ``batch``.
+    """
+    graph = model.graph
+    generated = set()
+    for info in (*graph.input, *graph.output):
+        dims = info.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            if dims[0].dim_param:
+                generated.add(dims[0].dim_param)
+            dims[0].dim_param = BATCH_DIM
+    for info in graph.value_info:
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and dim.dim_param in generated:
+                dim.dim_param = BATCH_DIM
+    return model
 
 
 def without_colons(model):

@@ -61,6 +61,7 @@ class LayerPruning:
     filters_after: int
     group: tuple[str, ...]  # the producers that keep the same channels (itself included)
     kept_whole_because: str | None = None
+    limited_by: str | None = None  # why it keeps more filters than the threshold asks
 
 
 @dataclass
@@ -98,6 +99,32 @@ def producer_scores(model, graph: ChannelGraph, producer: str, normalizer: str) 
     return criteria.normalize(norms, normalizer)
 
 
+# TensorFlow's oneDNN CPU kernel for the filter gradient of a 1x1 convolution with stride > 1
+# corrupts the heap (a crash without a Python traceback, in a tf_Compute thread) when the
+# convolution reads 8 input channels (at 80x80; 16 or more are fine): a heavily pruned
+# ResNet's shortcut convolutions hit it, and the pruned model cannot be retrained. Channel
+# spaces read by such a convolution keep at least this many channels.
+STRIDED_1X1_MIN_INPUT_CHANNELS = 16
+
+
+def _channel_floors(model, graph: ChannelGraph) -> dict[int, tuple[int, str]]:
+    """Group root -> (fewest channels it may keep, the layer that needs them)."""
+    import keras
+
+    floors: dict[int, tuple[int, str]] = {}
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Conv2D) or layer.name not in graph.layers:
+            continue
+        config = layer.get_config()
+        if tuple(config["kernel_size"]) != (1, 1) or max(config["strides"]) <= 1:
+            continue
+        for space_id in graph.layers[layer.name].inputs:
+            root = graph.group_of(space_id)
+            if floors.get(root, (0, ""))[0] < STRIDED_1X1_MIN_INPUT_CHANNELS:
+                floors[root] = (STRIDED_1X1_MIN_INPUT_CHANNELS, layer.name)
+    return floors
+
+
 def plan_pruning(model, settings: PruneSettings, *, protected: Iterable[str] = ()) -> PrunePlan:
     """Which channels each group keeps. ``protected``: layers kept whole besides
     ``settings.excluded_layers`` (the SSD heads)."""
@@ -105,23 +132,37 @@ def plan_pruning(model, settings: PruneSettings, *, protected: Iterable[str] = (
     excluded = set(settings.excluded_layers) | set(protected)
     graph = analyse_channels(model, excluded)
     plan = PrunePlan(graph, settings)
+    floors = _channel_floors(model, graph)
     for root, members in sorted(graph.groups().items()):
         producers = graph.producers(members)
         if not producers:
             continue
         blocker = graph.group_blocker(members)
         size = graph.spaces[root].size
+        limited_by = None
         if blocker is None:
             scores = [producer_scores(model, graph, p, settings.normalizer) for p in producers]
             score = criteria.equalize(scores, settings.equalization)
             kept = criteria.select_filters(
                 score, settings.threshold, int(settings.granularity), int(settings.min_filters)
             )
+            floor, needed_by = floors.get(root, (0, ""))
+            if kept.size < min(floor, size):
+                kept = criteria.select_filters(
+                    score, settings.threshold, int(settings.granularity), floor
+                )
+                limited_by = (
+                    f"{needed_by} (a 1x1 convolution with stride > 1) needs at least "
+                    f"{floor} input channels to train: TensorFlow's CPU kernel for it "
+                    "crashes with fewer"
+                )
             if kept.size < size:
                 plan.kept[root] = kept
         after = size if blocker else int(plan.kept_in_space(root).size)
         for producer in producers:
-            plan.per_layer.append(LayerPruning(producer, size, after, tuple(producers), blocker))
+            plan.per_layer.append(
+                LayerPruning(producer, size, after, tuple(producers), blocker, limited_by)
+            )
     order = {layer.name: i for i, layer in enumerate(model.layers)}
     plan.per_layer.sort(key=lambda p: order.get(p.name, len(order)))
     return plan

@@ -36,6 +36,26 @@ class EvalResult:
     ap_result: Any = field(default=None, repr=False)  # the full evaluate.ap.APResult
     seconds: float = 0.0
     frames: list[Any] = field(default_factory=list, repr=False)  # reports.Tile (evaluate.frames)
+    label_set_sha256: str = ""  # identity of the ground truth evaluated on
+
+
+def label_set_sha256(collected, class_names) -> str:
+    """SHA-256 of the ground truth evaluated on: class names, then per frame (by id) its
+    boxes (float32, network input pixels), classes and difficult flags."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256("\n".join(class_names).encode())
+    frames = sorted(
+        zip(collected.frame_ids, collected.ground_truths, strict=True), key=lambda f: f[0]
+    )
+    for frame_id, gt in frames:
+        digest.update(frame_id.encode() + b"\0")
+        digest.update(np.asarray(gt.boxes, np.float32).tobytes())
+        digest.update(np.asarray(gt.classes, np.int64).tobytes())
+        digest.update(np.asarray(gt.difficult, bool).tobytes())
+    return digest.hexdigest()
 
 
 def check_runner_matches(runner, experiment, model_path) -> None:
@@ -99,13 +119,16 @@ def evaluate(
     other = score(collected, experiment, mode=other_mode)
     seconds = time.time() - start
     table = report.format_ap_table(result)
+    # The table itself is the caller's to show (the CLI prints it on stdout): logging it too
+    # showed it twice in a terminal, where the log goes to stderr.
     log.info(
-        "evaluated %d images in %.1f s (%s, IoU %g)\n%s",
+        "evaluated %d images in %.1f s (%s, IoU %g): mAP %.4f%s",
         result.num_images,
         seconds,
         result.mode,
         result.iou_threshold,
-        table,
+        result.mAP,
+        f"; per-class table in {Path(output_dir) / 'results.txt'}" if output_dir else "",
     )
 
     paths: list[Path] = []
@@ -132,4 +155,5 @@ def evaluate(
         ap_result=result,
         seconds=seconds,
         frames=selector.tiles() if frames > 0 else [],
+        label_set_sha256=label_set_sha256(collected, experiment.class_names),
     )

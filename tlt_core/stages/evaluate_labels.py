@@ -6,7 +6,9 @@ ground-truth frame without a prediction file has no detections. Predictions must
 score (the 16th field). Class names are compared case-insensitively; ``DontCare`` objects
 are ignored on both sides; objects of classes outside the evaluated list are ignored.
 Ground truth with occlusion > 0 is *difficult* (see :mod:`tlt_core.evaluate.ap`) unless
-``include_difficult``.
+``include_difficult``. A class without (counted) ground truth has no AP: it is reported as
+such, with its false positives, and left out of mAP (as the VOC devkit and COCO do), whether
+the classes were found or given.
 """
 
 from __future__ import annotations
@@ -140,7 +142,13 @@ def evaluate_labels(
         iou_threshold=iou_threshold,
         mode=mode,
         include_difficult=include_difficult,
+        skip_classes_without_ground_truth=True,
     )
+    if result.classes_without_ground_truth:
+        log.warning(
+            "no ground truth for %s: left out of mAP (their detections are false positives)",
+            ", ".join(result.classes_without_ground_truth),
+        )
     log.info(
         "evaluated %d frames (%d with predictions), %d classes, %s AP at IoU %g",
         len(frames),

@@ -127,6 +127,13 @@ def prune(
     for layer in plan.per_layer:
         if layer.filters_after != layer.filters_before:
             log.info("%s: %d -> %d filters", layer.name, layer.filters_before, layer.filters_after)
+        if layer.limited_by:
+            log.warning(
+                "%s keeps %d filters, not fewer: %s",
+                layer.name,
+                layer.filters_after,
+                layer.limited_by,
+            )
     save_model(output_path, pruned, key, pruned_metadata(meta, settings, before, after))
     result = PruneResult(Path(output_path), before, after, after / before, plan.per_layer)
     log.info("%s", result.summary())
