@@ -46,6 +46,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Rewrite the golden files of the compiled pipeline IR (tests/golden/); review the diff.
 golden: install

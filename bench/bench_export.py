@@ -27,8 +27,8 @@ CLASSES = ("car", "cyclist", "pedestrian")
 def _build(height: int, width: int):
     import keras
 
-    from tlt_core.boxes.anchors import boxes_per_layer, generate_anchors
-    from tlt_core.models.ssd import build_ssd_model, ssd_feature_map_sizes
+    from tlt_core.networks.ssd.anchors import boxes_per_layer, generate_anchors
+    from tlt_core.networks.ssd.model import build_ssd_model, ssd_feature_map_sizes
 
     spec = SimpleNamespace(
         scales=[0.05, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85],
@@ -86,9 +86,10 @@ def _rate(fn, batch: int, seconds: float) -> float:
 
 
 def run(quick: bool) -> list[BenchRow]:
-    from tlt_core.boxes.nms import NmsConfig, detections_from_outputs
+    from tlt_core.boxes.nms import NmsConfig
     from tlt_core.export.calibrate import calibrate_network
-    from tlt_core.inference_runner import softmax
+    from tlt_core.networks.ssd.network import softmax
+    from tlt_core.networks.ssd.postprocess import detections_from_outputs
 
     height, width = (96, 128) if quick else (300, 300)
     seconds = 1.0 if quick else 5.0

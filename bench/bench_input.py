@@ -45,22 +45,30 @@ def _measure(dataset, batches: int, warmup: int = 3) -> tuple[float, float]:
 
 def measure(quick: bool) -> dict:
     """Both pipelines measured in this process (the child of :func:`run`)."""
-    from tlt_core.data.pipeline import build_dataset
     from tlt_core.data.sample import generate_sample_data
-    from tlt_core.spec import load_experiment
+    from tlt_core.networks import get_network
+    from tlt_core.networks.ssd.spec import load_experiment
+
+    SSD = get_network("ssd")
 
     frames = 32 if quick else 96
     batches = 6 if quick else 40
     with tempfile.TemporaryDirectory() as tmp:
         data = generate_sample_data(
-            Path(tmp) / "data", num_train=frames, num_val=0, seed=0, width=WIDTH, height=HEIGHT
+            Path(tmp) / "data",
+            num_train=frames,
+            num_val=0,
+            seed=0,
+            width=WIDTH,
+            height=HEIGHT,
+            experiment_specs={"ssd": SSD.sample_spec},
         )
         experiment = load_experiment(data.experiment_spec).with_overrides(
             {"augmentation_config.output_width": 300, "augmentation_config.output_height": 300}
         )
 
         def dataset(training: bool):
-            return build_dataset(
+            return SSD.input_pipeline(
                 experiment,
                 training=training,
                 batch_size=BATCH,

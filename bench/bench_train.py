@@ -1,7 +1,7 @@
 """Training throughput: the real input pipeline vs in-memory tensors, and peak memory.
 
 resnet18 SSD at 300x300, batch 16, on the generated sample data. The same compiled Keras
-training model is fed (a) by ``tlt_core.train.trainer.target_dataset`` (decode, augment,
+training model is fed (a) by ``tlt_core.train.loop.target_dataset`` (decode, augment,
 resize, encode targets: what ``tlt ssd train`` runs) and (b) by one batch of those tensors
 repeated from memory. Target: (a) no slower than 1.15x (b). Peak RSS of the process that ran
 both (a child process, so other benchmarks do not count): target <= 6 GiB.
@@ -33,12 +33,14 @@ def child(work_dir: str, warmup: int, steps: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
-    from tlt_core.models.loss import SsdLoss
-    from tlt_core.models.ssd import build_ssd, ssd_feature_map_sizes
-    from tlt_core.spec.experiment import load_experiment
-    from tlt_core.train import trainer
+    from tlt_core.data.sample import generate_sample_data
+    from tlt_core.networks import get_network
+    from tlt_core.networks.ssd.loss import SsdLoss
+    from tlt_core.networks.ssd.model import build_ssd
+    from tlt_core.networks.ssd.network import MOMENTUM
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+    from tlt_core.networks.ssd.spec import load_experiment
+    from tlt_core.train.loop import target_dataset
 
     root = Path(work_dir)
     generate_sample_data(root / "data", num_train=BATCH * 4, num_val=2, seed=0)
@@ -56,19 +58,20 @@ def child(work_dir: str, warmup: int, steps: int) -> dict:
     experiment = load_experiment(spec)
     keras.utils.set_random_seed(0)
     model = build_ssd(experiment, len(experiment.class_names))
-    train_model = trainer.training_model(model)
+    ssd = get_network("ssd")
+    train_model = ssd.training_model(model)
     train_model.compile(
-        optimizer=keras.optimizers.SGD(1e-3, momentum=trainer.MOMENTUM),
+        optimizer=keras.optimizers.SGD(1e-3, momentum=MOMENTUM),
         loss=SsdLoss(),
         jit_compile=False,
     )
-    anchors = generate_anchors(experiment.anchors, ssd_feature_map_sizes(model), (SIZE, SIZE))
+    targets = ssd.training_targets(experiment, model)
 
     def pipeline():
-        return trainer.target_dataset(
+        return target_dataset(
+            ssd,
             experiment,
-            anchors=anchors,
-            num_classes=len(experiment.class_names),
+            targets=targets,
             batch_size=BATCH,
             seed=0,
         ).repeat()

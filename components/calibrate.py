@@ -14,6 +14,7 @@ def calibrate(
     calibration_cache: Output[Artifact],
     batches: int = 10,
     batch_size: int = 8,
+    network: str = "ssd",
 ) -> int:
     """Returns the number of tensors in the cache."""
     import time
@@ -28,6 +29,7 @@ def calibrate(
         calibration_cache.path,
         batches=batches,
         batch_size=batch_size,
+        network=network,
     )
     calibration_cache.metadata["tensors"] = count
     support.record_stage(calibration_cache, "calibrate", start)

@@ -1,4 +1,5 @@
-"""Component: mAP and per-class AP of a model on the validation fold."""
+"""Component: the network's primary metric (SSD: mAP and per-class AP) of a model on the
+validation fold."""
 
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
@@ -16,9 +17,12 @@ def evaluate(
     validation_fold: int = 0,
     report_frames: int = 12,
     report_title: str = "Evaluation",
+    network: str = "ssd",
 ) -> float:
-    """Evaluate; logs mAP and AP per class (shown in the KFP UI) and an HTML report: the
-    per-class table, PR curves and ``report_frames`` validation frames drawn (worst, best)."""
+    """Evaluate; logs the primary metric and its per-class values (SSD: mAP, AP per class;
+    shown in the KFP UI) and an HTML report: the per-class table, PR curves and
+    ``report_frames`` validation frames drawn (worst, best) for a detector. Returns the
+    primary metric (the gate's input)."""
     import time
 
     from tlt_core import pipeline_support as support
@@ -33,7 +37,8 @@ def evaluate(
         tfrecords_uri=tfrecords.uri,
         frames=report_frames,
         title=report_title,
+        network=network,
     )
-    support.log_metrics(metrics, result)
+    support.log_metrics(metrics, {k: v for k, v in result.items() if k != "primary_metric"})
     support.record_stage(report, "evaluate", start)
-    return float(result["mAP"])
+    return float(result["primary_metric"])

@@ -1,4 +1,4 @@
-"""Component: export to ONNX with DeepStream files (``tlt ssd export --gen_ds_config``)."""
+"""Component: export to ONNX with DeepStream files (``tlt <network> export --gen_ds_config``)."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, Output
@@ -13,6 +13,7 @@ def export(
     onnx_model: Output[Model],
     deepstream: Output[Artifact],
     max_batch_size: int = 16,
+    network: str = "ssd",
 ) -> None:
     """Writes the ONNX model and a folder with labels.txt and nvinfer_config.txt."""
     import time
@@ -26,6 +27,7 @@ def export(
         onnx_model.path,
         deepstream.path,
         max_batch_size=max_batch_size,
+        network=network,
     )
     onnx_model.metadata.update(info)
     support.record_stage(onnx_model, "export", start)

@@ -13,14 +13,23 @@ def quality_gate(
     min_map: float,
     max_map_drop: float,
     gate_report: Output[Markdown],
+    network: str = "ssd",
 ) -> str:
-    """'pass' when the pruned model reaches ``min_map`` and loses at most ``max_map_drop``;
-    the Markdown report shows each check, its threshold and the verdict."""
-    from tlt_core.pipeline_support import gate_report_markdown, gate_verdict, write_report
+    """'pass' when the pruned model reaches ``min_map`` and loses at most ``max_map_drop``
+    of the network's primary metric (SSD: mAP; classification: top-1 accuracy); the
+    Markdown report shows each check, its threshold and the verdict."""
+    from tlt_core.pipeline_support import (
+        gate_report_markdown,
+        gate_verdict,
+        primary_metric_name,
+        write_report,
+    )
 
-    verdict = gate_verdict(unpruned_map, pruned_map, min_map, max_map_drop)
+    metric = primary_metric_name(network)
+    verdict = gate_verdict(unpruned_map, pruned_map, min_map, max_map_drop, metric)
     write_report(
-        gate_report.path, gate_report_markdown(unpruned_map, pruned_map, min_map, max_map_drop)
+        gate_report.path,
+        gate_report_markdown(unpruned_map, pruned_map, min_map, max_map_drop, metric),
     )
     print(f"quality gate: {verdict}")
     return "pass" if verdict == "pass" else "fail"

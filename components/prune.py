@@ -1,4 +1,4 @@
-"""Component: prune an SSD model (``tlt ssd prune``)."""
+"""Component: prune a model (``tlt <network> prune``)."""
 
 from typing import NamedTuple
 
@@ -18,6 +18,7 @@ def prune(
     equalization_criterion: str = "union",
     granularity: int = 8,
     min_filters: int = 16,
+    network: str = "ssd",
 ) -> NamedTuple("PruneOutputs", [("params_before", int), ("params_after", int), ("ratio", float)]):
     """Prune filters whose normalised L2 norm is under ``threshold``; the Markdown report
     shows parameters per layer group and CPU latency before and after."""
@@ -36,6 +37,7 @@ def prune(
         granularity=granularity,
         min_filters=min_filters,
         report_path=prune_report.path,
+        network=network,
     )
     support.record_stage(pruned_model, "prune", start)
     pruned_model.metadata.update(

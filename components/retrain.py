@@ -1,4 +1,4 @@
-"""Component: retrain a pruned SSD model, keeping its pruned shape."""
+"""Component: retrain a pruned model, keeping its pruned shape."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
@@ -17,6 +17,7 @@ def retrain(
     validation_fold: int = 0,
     use_amp: bool = False,
     gpus: int = 1,
+    network: str = "ssd",
 ) -> float:
     """Retrain from ``pruned_model`` with ``retrain_spec``; when it is empty, with the
     training spec and regularizer NO_REG (as 000 recommends)."""
@@ -25,7 +26,7 @@ def retrain(
     from tlt_core import pipeline_support as support
 
     start = time.time()
-    spec = support.retrain_spec_text(experiment_spec, retrain_spec)
+    spec = support.retrain_spec_text(experiment_spec, retrain_spec, network)
     result = support.run_train(
         tfrecords.path,
         spec,
@@ -34,8 +35,9 @@ def retrain(
         use_amp=use_amp,
         gpus=gpus,
         pruned_model_path=pruned_model.path,
+        network=network,
     )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
     support.record_stage(model, "retrain", start)
-    return float(result.metrics.get("mAP", 0.0))
+    return float(result.metrics.get(support.primary_metric_name(network), 0.0))

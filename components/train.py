@@ -1,4 +1,4 @@
-"""Component: train an SSD model from TFRecords (``tlt ssd train``)."""
+"""Component: train a model from TFRecords (``tlt <network> train``)."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
@@ -15,10 +15,11 @@ def train(
     validation_fold: int = 0,
     use_amp: bool = False,
     gpus: int = 1,
+    network: str = "ssd",
 ) -> float:
     """Train; the model key comes from the TLT_MODEL_KEY environment variable (a Secret).
 
-    Returns the last validation mAP.
+    Returns the last validation value of the network's primary metric (SSD: mAP).
     """
     import time
 
@@ -32,8 +33,9 @@ def train(
         validation_fold=validation_fold,
         use_amp=use_amp,
         gpus=gpus,
+        network=network,
     )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
     support.record_stage(model, "train", start)
-    return float(result.metrics.get("mAP", 0.0))
+    return float(result.metrics.get(support.primary_metric_name(network), 0.0))

@@ -9,16 +9,14 @@ from kfp import dsl
 
 from components.calibrate import calibrate
 from components.fetch_published import fetch_published
-from components.publish import publish
 from components.secrets import SecretNames
-from components.summary import run_summary
 from pipelines.names import network_title, pipeline_name
 from pipelines.targets import Target
-from pipelines.tasks import engine_builds, on_cpu, retried, with_secrets
+from pipelines.tasks import build_and_publish, on_cpu, retried, with_secrets
 
 NAME = pipeline_name("calibration_refresh")
 DESCRIPTION = (
-    f"Recalibrate a published {network_title()} ONNX model for INT8 on fresh images (CPU "
+    f"Recalibrate a published ONNX model ({network_title()} by default) for INT8 on fresh images (CPU "
     "only), rebuild the INT8 engines of every target and publish them as a new version."
 )
 
@@ -36,6 +34,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batches: int = 10,
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
+        network: str = "ssd",
     ):
         """Recalibrate a published model and publish its new INT8 engines.
 
@@ -52,6 +51,8 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             cal_batch_size: Images per calibration batch (1 or more).
             require_tensorrt: Fail the engine builds when TensorRT or a GPU is missing.
                 Off only for local test runs: the report then says no engine was built.
+            network: The network of the published model, a name of tlt_core's network
+                table (ssd); its spec is read from the published version.
         """
         fetched = fetch_published(publish_uri=publish_uri, model_version=source_version)
         retried(with_secrets(on_cpu(fetched, "1", "2Gi"), secrets, s3=True))
@@ -62,21 +63,14 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             calibration_images_uri=calibration_images_uri,
             batches=cal_batches,
             batch_size=cal_batch_size,
+            network=network,
         )
         retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
 
-        builds = engine_builds(
+        builds, published, summary = build_and_publish(
             targets,
             secrets,
             precisions_of=lambda target: ["int8"] if "int8" in target.precisions else [],
-            onnx_model=fetched.outputs["onnx_model"],
-            calibration_cache=calibrated.outputs["calibration_cache"],
-            publish_uri=publish_uri,
-            model_version=new_version,
-            require_tensorrt=require_tensorrt,
-        )
-
-        published = publish(
             onnx_model=fetched.outputs["onnx_model"],
             calibration_cache=calibrated.outputs["calibration_cache"],
             deepstream=fetched.outputs["deepstream"],
@@ -85,18 +79,10 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             publish_uri=publish_uri,
             model_version=new_version,
             git_commit=git_commit,
-        ).after(*builds)
-        retried(with_secrets(on_cpu(published, "1", "2Gi"), secrets, s3=True))
-
-        summary = run_summary(
+            require_tensorrt=require_tensorrt,
             pipeline_name=NAME,
-            publish_uri=publish_uri,
-            model_version=new_version,
-            manifest_uri=published.output,
-            fetched_model=fetched.outputs["onnx_model"],
-            calibration_cache=calibrated.outputs["calibration_cache"],
+            stage_artifacts={"fetched_model": fetched.outputs["onnx_model"]},
         )
-        with_secrets(on_cpu(summary, "500m", "1Gi"), secrets, s3=True)
 
         for task in (fetched, calibrated, *builds, published, summary):
             task.set_caching_options(enable_caching=False)

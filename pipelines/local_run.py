@@ -22,17 +22,6 @@ from tlt_core.errors import PipelineError
 log = logging.getLogger(__name__)
 
 SAMPLE_KEY = "tlt-sample-key"  # only for the generated sample data; say so when used
-# The sample spec (resnet10, 160x160) with a quarter of the quality run's image-steps (8
-# epochs of 320 images, batch 8, vs 22 of 480): train and retrain each take a few minutes,
-# so the whole DAG fits 15 minutes on 2 CPU cores. No regulariser: trained from scratch on
-# this data the sample's L1 term outweighs the detection loss.
-LOCAL_SPEC_OVERRIDES: dict[str, object] = {
-    "batch_size": 8,
-    "num_epochs": 8,
-    "validation_period": 4,
-    "regularizer_type": "NO_REG",
-    "regularizer_weight": 0,
-}
 LOCAL_SAMPLE_SIZE = {"num_train": 320, "num_val": 50}
 
 
@@ -69,13 +58,9 @@ class LocalRunResult:
         return "\n".join(lines)
 
 
-def _sample_inputs(output_dir: Path, epochs: int | None) -> dict[str, str]:
-    from tlt_core.data.sample import (
-        MANIFEST,
-        sample_convert_spec,
-        sample_experiment_spec,
-        sample_paths,
-    )
+def _sample_inputs(output_dir: Path, epochs: int | None, network: str = "ssd") -> dict[str, str]:
+    from tlt_core.data.sample import MANIFEST, sample_convert_spec, sample_paths
+    from tlt_core.networks import get_network
     from tlt_core.stages.sample_data import generate
 
     root = output_dir / "sample-data"
@@ -85,13 +70,12 @@ def _sample_inputs(output_dir: Path, epochs: int | None) -> dict[str, str]:
     else:
         log.info("generating sample data in %s", root)
         data = generate(root, seed=0, **LOCAL_SAMPLE_SIZE)
-    overrides = dict(LOCAL_SPEC_OVERRIDES)
-    if epochs is not None:
-        overrides["num_epochs"] = epochs
+    # The network's fast sample spec: the whole DAG fits 15 minutes on 2 CPU cores.
+    experiment_spec = get_network(network).sample_spec(data.root, fast=True, epochs=epochs)
     return {
         "dataset_uri": str(data.train_image_dir.parent),
         "convert_spec": sample_convert_spec(data.root, "random"),
-        "experiment_spec": sample_experiment_spec(data.root, **overrides),
+        "experiment_spec": experiment_spec,
         "calibration_images_uri": str(data.val_image_dir),
     }
 

@@ -1,4 +1,5 @@
-"""Kubernetes settings shared by the DAGs: resources, node pools, secrets, retries."""
+"""What the DAGs share: Kubernetes settings (resources, node pools, secrets, retries) and
+the engine-build + publish tail both end with."""
 
 from __future__ import annotations
 
@@ -74,3 +75,61 @@ def engine_builds(targets: list[Target], secrets: SecretNames, *, precisions_of,
         retried(with_secrets(on_target(task, target), secrets, s3=True), 2)
         builds.append(task)
     return builds
+
+
+def build_and_publish(
+    targets: list[Target],
+    secrets: SecretNames,
+    *,
+    precisions_of,
+    onnx_model,
+    calibration_cache,
+    deepstream,
+    metrics,
+    experiment_spec,
+    publish_uri,
+    model_version,
+    git_commit,
+    require_tensorrt,
+    pipeline_name: str,
+    stage_artifacts: dict,
+) -> tuple[list, dsl.PipelineTask, dsl.PipelineTask]:
+    """The tail of both DAGs: one engine build per target (``engine_builds``), then the
+    version published (ONNX, cache, DeepStream files, metrics, spec) once they are done,
+    then the run summary (``components.summary.run_summary``) of the published version;
+    ``stage_artifacts`` are its stage inputs this DAG has (artifact metadata carries each
+    stage's wall time). Returns ``(builds, publish task, summary task)``."""
+    from components.publish import publish
+    from components.summary import run_summary
+
+    builds = engine_builds(
+        targets,
+        secrets,
+        precisions_of=precisions_of,
+        onnx_model=onnx_model,
+        calibration_cache=calibration_cache,
+        publish_uri=publish_uri,
+        model_version=model_version,
+        require_tensorrt=require_tensorrt,
+    )
+    published = publish(
+        onnx_model=onnx_model,
+        calibration_cache=calibration_cache,
+        deepstream=deepstream,
+        metrics=metrics,
+        experiment_spec=experiment_spec,
+        publish_uri=publish_uri,
+        model_version=model_version,
+        git_commit=git_commit,
+    ).after(*builds)
+    retried(with_secrets(on_cpu(published, "1", "2Gi"), secrets, s3=True))
+    summary = run_summary(
+        pipeline_name=pipeline_name,
+        publish_uri=publish_uri,
+        model_version=model_version,
+        manifest_uri=published.output,
+        calibration_cache=calibration_cache,
+        **stage_artifacts,
+    )
+    with_secrets(on_cpu(summary, "500m", "1Gi"), secrets, s3=True)
+    return builds, published, summary

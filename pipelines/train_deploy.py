@@ -9,20 +9,19 @@ from components.evaluate import evaluate
 from components.export import export
 from components.gate import quality_gate
 from components.prune import prune
-from components.publish import publish
 from components.retrain import retrain
 from components.secrets import SecretNames
-from components.summary import run_summary
 from components.train import train
 from pipelines.names import network_title, pipeline_name
 from pipelines.targets import Target
-from pipelines.tasks import engine_builds, on_cpu, on_gpu, retried, with_secrets
+from pipelines.tasks import build_and_publish, on_cpu, on_gpu, retried, with_secrets
 
 NAME = pipeline_name("train_deploy")
 DESCRIPTION = (
-    f"Train the {network_title()} detector on KITTI data, prune and retrain it, check it against "
-    "the quality gate, export it to ONNX with INT8 calibration and DeepStream files, build a "
-    "TensorRT engine per deployment target and publish the version."
+    f"Train a network ({network_title()} by default: the network parameter) on KITTI data, "
+    "prune and retrain it, check its primary metric (SSD: mAP) against the quality gate, "
+    "export it to ONNX with INT8 calibration and DeepStream files, build a TensorRT engine "
+    "per deployment target and publish the version."
 )
 
 
@@ -47,6 +46,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batches: int = 10,
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
+        network: str = "ssd",
     ):
         """Train, prune, retrain, gate, export and build engines; publish one model version.
 
@@ -55,8 +55,9 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
                 a mounted volume, holding image_2/ and label_2/ folders.
             convert_spec: Text of the dataset-convert spec (TLT's kitti_config); its
                 root_directory_path is replaced by dataset_uri.
-            experiment_spec: Text of the SSD experiment spec used for training and
-                evaluation; its data sources are replaced by the converted TFRecords.
+            experiment_spec: Text of the network's experiment spec (SSD's for network
+                ssd) used for training and evaluation; its data sources are replaced by
+                the converted TFRecords.
             publish_uri: Where model versions are published: an s3://bucket/prefix; the
                 version is written under publish_uri/model_version/.
             model_version: Name of the version to publish, e.g. the git commit or v1.4.0
@@ -67,21 +68,29 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
                 INT8 calibration, ideally from the deployment cameras; needs at least
                 cal_batches x cal_batch_size images.
             git_commit: Commit of the specs, recorded in the published manifest.
-            min_map: Quality gate: the smallest mAP the pruned, retrained model must reach
-                on the validation fold, from 0 to 1 (0.5 = 50 %).
-            max_map_drop: Quality gate: the largest mAP the pruned model may lose against
-                the unpruned one, from 0 to 1 in absolute mAP (0.02 = 2 points).
+            min_map: Quality gate: the smallest value of the network's primary metric
+                (SSD: mAP) the pruned, retrained model must reach on the validation fold,
+                from 0 to 1 (0.5 = 50 %).
+            max_map_drop: Quality gate: the largest loss of that metric the pruned model
+                may show against the unpruned one, from 0 to 1 in absolute terms (0.02 =
+                2 points).
             prune_threshold: Filters whose normalised L2 norm is below this are removed,
                 from 0 to 1; higher prunes more (0.1 is TLT's example; try 0.05 to 0.5).
             cal_batches: Number of image batches used for INT8 calibration (1 or more).
             cal_batch_size: Images per calibration batch (1 or more).
             require_tensorrt: Fail the engine builds when TensorRT or a GPU is missing.
                 Off only for local test runs: the report then says no engine was built.
+            network: The network trained and deployed, a name of tlt_core's network
+                table (ssd); experiment_spec must be that network's spec.
         """
         converted = dataset_convert(dataset_uri=dataset_uri, convert_spec=convert_spec)
         retried(with_secrets(on_cpu(converted), secrets, s3=True))
 
-        trained = train(tfrecords=converted.outputs["tfrecords"], experiment_spec=experiment_spec)
+        trained = train(
+            tfrecords=converted.outputs["tfrecords"],
+            experiment_spec=experiment_spec,
+            network=network,
+        )
         retried(with_secrets(on_gpu(trained), secrets, model_key=True), attempts=2)
 
         evaluated = evaluate(
@@ -89,10 +98,11 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
             report_title="Evaluation of the trained model",
+            network=network,
         )
         with_secrets(on_gpu(evaluated, memory="16Gi"), secrets, model_key=True)
 
-        pruned = prune(model=trained.outputs["model"], threshold=prune_threshold)
+        pruned = prune(model=trained.outputs["model"], threshold=prune_threshold, network=network)
         with_secrets(on_cpu(pruned), secrets, model_key=True)
 
         retrained = retrain(
@@ -100,6 +110,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
             retrain_spec=retrain_spec,
+            network=network,
         )
         retried(with_secrets(on_gpu(retrained), secrets, model_key=True), attempts=2)
 
@@ -108,6 +119,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
             report_title="Evaluation of the pruned, retrained model",
+            network=network,
         )
         evaluated_pruned.set_display_name("evaluate-pruned")
         with_secrets(on_gpu(evaluated_pruned, memory="16Gi"), secrets, model_key=True)
@@ -117,11 +129,14 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             pruned_map=evaluated_pruned.outputs["Output"],
             min_map=min_map,
             max_map_drop=max_map_drop,
+            network=network,
         )
         on_cpu(gate, "500m", "1Gi")
 
         with dsl.If(gate.outputs["Output"] == "pass", name="quality-gate-passed"):
-            exported = export(model=retrained.outputs["model"], experiment_spec=experiment_spec)
+            exported = export(
+                model=retrained.outputs["model"], experiment_spec=experiment_spec, network=network
+            )
             with_secrets(on_cpu(exported), secrets, model_key=True)
 
             calibrated = calibrate(
@@ -130,21 +145,14 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
                 calibration_images_uri=calibration_images_uri,
                 batches=cal_batches,
                 batch_size=cal_batch_size,
+                network=network,
             )
             retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
 
-            builds = engine_builds(
+            build_and_publish(
                 targets,
                 secrets,
                 precisions_of=lambda target: list(target.precisions),
-                onnx_model=exported.outputs["onnx_model"],
-                calibration_cache=calibrated.outputs["calibration_cache"],
-                publish_uri=publish_uri,
-                model_version=model_version,
-                require_tensorrt=require_tensorrt,
-            )
-
-            published = publish(
                 onnx_model=exported.outputs["onnx_model"],
                 calibration_cache=calibrated.outputs["calibration_cache"],
                 deepstream=exported.outputs["deepstream"],
@@ -153,23 +161,17 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
                 publish_uri=publish_uri,
                 model_version=model_version,
                 git_commit=git_commit,
-            ).after(*builds)
-            retried(with_secrets(on_cpu(published, "1", "2Gi"), secrets, s3=True))
-
-            summary = run_summary(
+                require_tensorrt=require_tensorrt,
                 pipeline_name=NAME,
-                publish_uri=publish_uri,
-                model_version=model_version,
-                manifest_uri=published.output,
-                tfrecords=converted.outputs["tfrecords"],
-                trained_model=trained.outputs["model"],
-                evaluation_report=evaluated.outputs["report"],
-                pruned_model=pruned.outputs["pruned_model"],
-                retrained_model=retrained.outputs["model"],
-                pruned_evaluation_report=evaluated_pruned.outputs["report"],
-                exported_model=exported.outputs["onnx_model"],
-                calibration_cache=calibrated.outputs["calibration_cache"],
+                stage_artifacts={
+                    "tfrecords": converted.outputs["tfrecords"],
+                    "trained_model": trained.outputs["model"],
+                    "evaluation_report": evaluated.outputs["report"],
+                    "pruned_model": pruned.outputs["pruned_model"],
+                    "retrained_model": retrained.outputs["model"],
+                    "pruned_evaluation_report": evaluated_pruned.outputs["report"],
+                    "exported_model": exported.outputs["onnx_model"],
+                },
             )
-            with_secrets(on_cpu(summary, "500m", "1Gi"), secrets, s3=True)
 
     return train_deploy

@@ -22,7 +22,8 @@ from pathlib import Path
 from tlt_core.export.cache import read_cache
 from tlt_core.export.int8_sim import simulated_map
 from tlt_core.export.onnx import read_model
-from tlt_core.spec import load_experiment
+from tlt_core.networks import get_network
+from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.evaluate import evaluate
 from tlt_core.stages.export import export
 from tlt_core.stages.prune import prune
@@ -76,6 +77,7 @@ def main() -> None:
     result["int8_sim"] = simulated_map(
         read_model(out / "model.onnx", args.key),
         read_cache(exported.cal_cache_file).scales,
+        get_network("ssd"),
         load_experiment(spec),
     )
     text = json.dumps(result, indent=1, default=str)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from tlt_core.boxes.anchors import anchor_count, boxes_per_layer, generate_anchors
+from tlt_core.networks.ssd.anchors import anchor_count, boxes_per_layer, generate_anchors
 
 
 @dataclass

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tlt_core.boxes.iou import iou_matrix
-from tlt_core.data import augment as A
 from tlt_core.data import render_cv
+from tlt_core.networks.ssd import augment as A
 
 FULL = A.AugmentConfig(output_height=64, output_width=96)
 GEOMETRY_ONLY = dataclasses.replace(FULL, brightness=0, contrast=0.0, saturation=0.0, hue=0)

@@ -10,7 +10,7 @@ import pytest
 
 from tlt_core.errors import SpecError
 from tlt_core.models.backbones import BACKBONES, get_backbone
-from tlt_core.models.ssd import predictor_maps
+from tlt_core.networks.ssd.model import predictor_maps
 from tlt_core.spec.archs import ARCHITECTURES
 
 ALL_CONFIGS = [(arch, n) for arch, info in ARCHITECTURES.items() for n in (info.nlayers or (None,))]

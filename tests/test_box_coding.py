@@ -5,8 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tlt_core.boxes.anchors import generate_anchors
-from tlt_core.boxes.coding import (
+from tlt_core.boxes.iou import iou_matrix
+from tlt_core.networks.ssd.anchors import generate_anchors
+from tlt_core.networks.ssd.box_coding import (
     centroids_to_corners,
     corners_to_centroids,
     decode,
@@ -16,7 +17,6 @@ from tlt_core.boxes.coding import (
     to_normalized,
     to_pixels,
 )
-from tlt_core.boxes.iou import iou_matrix
 
 VARIANCES = [0.1, 0.1, 0.2, 0.2]
 
@@ -246,7 +246,7 @@ def test_encode_batch_runs_inside_tf_data_with_a_dynamic_box_count():
 JAX_SCRIPT = """
 import json, numpy as np, keras
 from tests.test_box_coding import SMALL_ANCHORS, VARIANCES, reference_match
-from tlt_core.boxes.coding import decode, decode_ops, encode_batch
+from tlt_core.networks.ssd.box_coding import decode, decode_ops, encode_batch
 boxes = np.array([[[0.1, 0.1, 0.5, 0.5], [0.3, 0.2, 0.9, 0.8], [0, 0, 0, 0]]], np.float32)
 classes = np.array([[1, 2, 0]])
 cls_t, loc_t = encode_batch(boxes, classes, SMALL_ANCHORS, VARIANCES, 3)

@@ -299,7 +299,8 @@ def test_secret_references_are_names_only(full):
 
 
 def test_spec_configmap_holds_parseable_specs(manifests, tmp_path):
-    from tlt_core.spec import load_convert_spec, load_experiment
+    from tlt_core.networks.ssd.spec import load_experiment
+    from tlt_core.spec import load_convert_spec
 
     specs = _one(manifests, "ConfigMap", "-specs")["data"]
     assert set(specs) == {"ssd_train.txt", "dataset_convert.txt"}

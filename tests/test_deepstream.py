@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tlt_core.errors import ExportError
-from tlt_core.export.deepstream import (
+from tlt_core.networks.ssd.deepstream import (
     PARSER_FUNCTION,
     label_lines,
     nvinfer_config_text,
     write_deepstream_files,
 )
-from tlt_core.export.postprocess import OUTPUT_NAMES
+from tlt_core.networks.ssd.onnx_postprocess import OUTPUT_NAMES
 
 
 def _properties(text: str, section: str = "[property]") -> dict[str, str]:

@@ -12,13 +12,17 @@ import pytest
 
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
-from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+from tlt_core.data.sample import generate_sample_data
 from tlt_core.errors import ModelFileError
 from tlt_core.inference_runner import KerasRunner, open_runner
-from tlt_core.models.ssd import build_ssd
-from tlt_core.spec.experiment import load_experiment
+from tlt_core.networks import get_network
+from tlt_core.networks.ssd.model import build_ssd
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.evaluate import evaluate
-from tlt_core.train.trainer import model_metadata
+from tlt_core.train.loop import model_metadata
+
+SSD = get_network("ssd")
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +45,7 @@ def setup(tmp_path_factory):
     experiment = load_experiment(spec)
     keras.utils.set_random_seed(5)
     model = build_ssd(experiment, len(experiment.class_names))
-    path = modelfile.save_model(root / "m.tlt", model, KEY, model_metadata(experiment, model))
+    path = modelfile.save_model(root / "m.tlt", model, KEY, model_metadata(SSD, experiment, model))
     return root, spec, experiment, model, path
 
 
@@ -64,13 +68,11 @@ def test_evaluate_writes_reports_and_matches_validation(setup, tmp_path):
     assert summary["mAP"] == pytest.approx(result.mAP) and summary["model"] == str(path)
     assert "mAP" in (tmp_path / "out" / "results.txt").read_text()
     # The in-memory model over the same pipeline gives the same numbers (one code path).
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.train.validation import validate_model
+    from tlt_core.evaluate.collect import collect_predictions, score
 
-    runner = KerasRunner(model)
-    anchors = generate_anchors(experiment.anchors, runner.feature_map_sizes, (64, 64))
-    again = validate_model(model, experiment, anchors=anchors)
-    assert again.mAP == pytest.approx(result.mAP)
+    runner = KerasRunner(model, SSD)
+    again = score(SSD, experiment, collect_predictions(SSD, experiment, runner))
+    assert again.value == pytest.approx(result.mAP)
 
 
 def test_evaluate_draws_frames_for_the_report(setup, tmp_path):
@@ -98,13 +100,13 @@ def test_evaluate_draws_frames_for_the_report(setup, tmp_path):
 
 def test_runner_protocol(setup):
     _, _, _experiment, _, path = setup
-    runner = open_runner(path, KEY)
+    runner = open_runner(path, KEY, SSD)
     assert runner.input_shape == (64, 64, 3) and runner.num_classes == 3
     conf, loc = runner.predict(np.zeros((2, 64, 64, 3), np.float32))
     assert conf.shape[0] == 2 and conf.shape[-1] == 4 and loc.shape[-1] == 4
     np.testing.assert_allclose(conf.sum(-1), 1.0, rtol=1e-5)
     with pytest.raises(ModelFileError, match="unsupported model file type"):
-        open_runner(path.with_suffix(".bin"), KEY)
+        open_runner(path.with_suffix(".bin"), KEY, SSD)
 
 
 def test_mismatched_spec_and_wrong_key(setup, tmp_path):

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from test_ssd_model import SAMPLE_SPEC
 
-from tlt_core.boxes.anchors import generate_anchors
-from tlt_core.boxes.coding import encode_batch
 from tlt_core.modelfile import load_model, save_model
-from tlt_core.models.loss import SsdLoss
-from tlt_core.models.ssd import build_ssd, ssd_feature_map_sizes
-from tlt_core.spec import ARCHITECTURES, load_experiment
+from tlt_core.networks.ssd.anchors import generate_anchors
+from tlt_core.networks.ssd.box_coding import encode_batch
+from tlt_core.networks.ssd.loss import SsdLoss
+from tlt_core.networks.ssd.model import build_ssd, ssd_feature_map_sizes
+from tlt_core.networks.ssd.spec import load_experiment
+from tlt_core.spec import ARCHITECTURES
 
 SIZE = 64
 SLOW = {("resnet", 34), ("resnet", 50), ("resnet", 101), ("vgg", 19), ("darknet", 53)}
@@ -100,9 +101,9 @@ JAX_STEP = textwrap.dedent(
     sys.path.insert(0, "tests")
     from test_every_backbone import training_batch, SIZE
     from test_ssd_model import SAMPLE_SPEC
-    from tlt_core.models.loss import SsdLoss
-    from tlt_core.models.ssd import build_ssd
-    from tlt_core.spec import load_experiment
+    from tlt_core.networks.ssd.loss import SsdLoss
+    from tlt_core.networks.ssd.model import build_ssd
+    from tlt_core.networks.ssd.spec import load_experiment
 
     experiment = load_experiment(SAMPLE_SPEC).with_overrides({
         "augmentation_config.output_width": SIZE, "augmentation_config.output_height": SIZE,

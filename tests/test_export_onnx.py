@@ -9,19 +9,22 @@ import numpy as np
 import pytest
 
 from tlt_core.errors import ExportError, ModelFileError
+from tlt_core.networks import get_network
 
 KEY = "export-key"
+
+SSD = get_network("ssd")
 
 
 @pytest.fixture(scope="module")
 def exported(sample_dataset, tmp_path_factory):
     """One export through the CLI: int8, tensorfile, DeepStream files (a single tf2onnx run)."""
     from tlt_core.cli import main
-    from tlt_core.data.sample import sample_experiment_spec
     from tlt_core.modelfile import save_model
-    from tlt_core.models.ssd import build_ssd
-    from tlt_core.spec import load_experiment
-    from tlt_core.train.trainer import model_metadata
+    from tlt_core.networks.ssd.model import build_ssd
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+    from tlt_core.networks.ssd.spec import load_experiment
+    from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("export")
     spec = root / "spec.txt"
@@ -45,7 +48,7 @@ def exported(sample_dataset, tmp_path_factory):
     for layer in model.layers:
         if layer.name.startswith(("ssd_conf_", "ssd_loc_")) and "reshape" not in layer.name:
             layer.set_weights([w * 0.003 for w in layer.get_weights()])
-    save_model(root / "model.tlt", model, KEY, model_metadata(experiment, model))
+    save_model(root / "model.tlt", model, KEY, model_metadata(SSD, experiment, model))
     out = root / "out" / "model.etlt"
     code = main(
         [
@@ -77,9 +80,11 @@ def exported(sample_dataset, tmp_path_factory):
 
 
 def _val_batch(experiment, count: int = 8):
-    from tlt_core.data.pipeline import build_dataset
+    from tlt_core.networks import get_network
 
-    dataset = build_dataset(experiment, training=False, batch_size=count, shuffle=False)
+    dataset = get_network("ssd").input_pipeline(
+        experiment, training=False, batch_size=count, shuffle=False
+    )
     return next(dataset.as_numpy_iterator())
 
 
@@ -107,7 +112,7 @@ def test_written_files(exported):
 
 def test_etlt_is_sealed_and_holds_the_documented_graph(exported):
     from tlt_core.export.onnx import get_metadata, read_model
-    from tlt_core.export.postprocess import OUTPUT_NAMES
+    from tlt_core.networks.ssd.onnx_postprocess import OUTPUT_NAMES
 
     model = read_model(exported["out"], KEY)
     with pytest.raises(ModelFileError, match="wrong key"):
@@ -151,19 +156,20 @@ def test_batch_dimension_is_named_batch_everywhere(exported):
 
 
 def test_onnx_detections_match_keras_and_shared_nms(exported):
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.boxes.nms import detections_from_outputs
+    from tlt_core.boxes.nms import NmsConfig
     from tlt_core.export.runners import OnnxRunner
     from tlt_core.inference_runner import KerasRunner
-    from tlt_core.models.ssd import ssd_feature_map_sizes
-    from tlt_core.train.validation import nms_settings
+    from tlt_core.networks.ssd.anchors import generate_anchors
+    from tlt_core.networks.ssd.model import ssd_feature_map_sizes
+    from tlt_core.networks.ssd.postprocess import detections_from_outputs
 
     experiment, model = exported["experiment"], exported["model"]
     images = _val_batch(experiment)["image"]
-    keras_runner = KerasRunner(model)
+    keras_runner = KerasRunner(model, SSD)
     onnx_runner = OnnxRunner.from_file(exported["out"], KEY)
     assert onnx_runner.input_shape == keras_runner.input_shape
-    assert onnx_runner.feature_map_sizes == keras_runner.feature_map_sizes
+    sizes = keras_runner.metadata["feature_map_sizes"]
+    assert onnx_runner.metadata["feature_map_sizes"] == sizes
     assert onnx_runner.num_classes == keras_runner.num_classes == 3
 
     probs_k, loc_k = keras_runner.predict(images)
@@ -178,7 +184,11 @@ def test_onnx_detections_match_keras_and_shared_nms(exported):
         loc_k,
         anchors,
         experiment.anchors.variances,
-        nms_settings(experiment),
+        NmsConfig(
+            experiment.nms.confidence_threshold,
+            experiment.nms.clustering_iou_threshold,
+            experiment.nms.top_k,
+        ),
         [(height, width)] * len(images),
     )
     got = onnx_runner.detect(images)
@@ -242,8 +252,13 @@ def test_cache_covers_the_network_and_calibrate_stage_agrees(exported, sample_da
 
 
 def test_efficient_nms_variant_attaches_to_the_same_network(exported):
-    from tlt_core.export.onnx import attach_postprocess, read_model
-    from tlt_core.export.postprocess import NMS_EFFICIENT_TRT, OUTPUT_NAMES, PostprocessConfig
+    from tlt_core.export.onnx import read_model
+    from tlt_core.networks.ssd.onnx_postprocess import (
+        NMS_EFFICIENT_TRT,
+        OUTPUT_NAMES,
+        PostprocessConfig,
+        attach_postprocess,
+    )
     from tlt_core.stages.calibrate import network_part
 
     network = network_part(read_model(exported["out"], KEY))
@@ -324,11 +339,13 @@ def test_int8_simulation_runs_with_the_exported_cache(exported):
     from tlt_core.export.cache import read_cache
     from tlt_core.export.int8_sim import simulated_map
     from tlt_core.export.onnx import read_model
+    from tlt_core.networks import get_network
 
     # On this untrained model both mAPs are near 0; the trained figure is in the report.
     result = simulated_map(
         read_model(exported["out"], KEY),
         read_cache(exported["out"].parent / "cal.bin").scales,
+        get_network("ssd"),
         exported["experiment"],
     )
     assert {"fp32", "int8"} <= set(result) <= {"fp32", "int8", "int8_vs_fp32"}

@@ -7,14 +7,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tlt_core.boxes.nms import NmsConfig, detections_from_outputs
-from tlt_core.export.postprocess import (
+from tlt_core.boxes.nms import NmsConfig
+from tlt_core.networks.ssd.network import softmax
+from tlt_core.networks.ssd.onnx_postprocess import (
     NMS_EFFICIENT_TRT,
     OUTPUT_NAMES,
     PostprocessConfig,
     build_postprocess_graph,
 )
-from tlt_core.inference_runner import softmax
+from tlt_core.networks.ssd.postprocess import detections_from_outputs
 
 VARIANCES = (0.1, 0.1, 0.2, 0.2)
 

@@ -12,12 +12,16 @@ import pytest
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
 from tlt_core.data.kitti import read_label_file
-from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+from tlt_core.data.sample import generate_sample_data
 from tlt_core.errors import DataError
-from tlt_core.models.ssd import build_ssd
-from tlt_core.spec.experiment import load_experiment
+from tlt_core.networks import get_network
+from tlt_core.networks.ssd.model import build_ssd
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.inference import inference
-from tlt_core.train.trainer import model_metadata
+from tlt_core.train.loop import model_metadata
+
+SSD = get_network("ssd")
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +51,7 @@ def setup(tmp_path_factory):
     for i in range(6):
         layer = model.get_layer(f"ssd_conf_{i}")
         layer.set_weights([w * 1e-3 for w in layer.get_weights()])
-    path = modelfile.save_model(root / "m.tlt", model, KEY, model_metadata(experiment, model))
+    path = modelfile.save_model(root / "m.tlt", model, KEY, model_metadata(SSD, experiment, model))
     images = root / "images"
     shutil.copytree(root / "data" / "val" / "image_2", images)
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")

@@ -12,7 +12,8 @@ from pipelines.local_run import run_local
 from pipelines.targets import load_targets
 from tlt_core import storage
 from tlt_core.cli import main as cli_main
-from tlt_core.data.sample import sample_convert_spec, sample_experiment_spec
+from tlt_core.data.sample import sample_convert_spec
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 from tlt_core.publish import VersionLocation
 
 TINY = {

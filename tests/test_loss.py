@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tlt_core.models.loss import SsdLoss, smooth_l1, ssd_loss_terms
+from tlt_core.networks.ssd.loss import SsdLoss, smooth_l1, ssd_loss_terms
 
 
 def _ce(logits: np.ndarray, target: int) -> float:

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from tlt_core.boxes.coding import corners_to_centroids, encode_numpy
 from tlt_core.boxes.nms import (
     Detections,
     NmsConfig,
-    detections_from_outputs,
     nms_multiclass,
     nms_single_class,
 )
+from tlt_core.networks.ssd.box_coding import corners_to_centroids, encode_numpy
+from tlt_core.networks.ssd.postprocess import detections_from_outputs
 
 VARIANCES = [0.1, 0.1, 0.2, 0.2]
 

@@ -16,11 +16,19 @@ from tlt_core.data import pipeline as P
 from tlt_core.data import tfrecord
 from tlt_core.data.convert import ConvertOptions, convert_kitti
 from tlt_core.data.kitti import KittiObject, write_label_file
-from tlt_core.data.sample import sample_experiment_spec
 from tlt_core.errors import DataError
-from tlt_core.spec import parse_experiment
+from tlt_core.networks.ssd.augment import SsdTransform
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+from tlt_core.networks.ssd.spec import parse_experiment
 
 OUT_H, OUT_W = 64, 96
+
+
+def build(experiment, **kwargs):
+    """The shared pipeline with SSD's transform (what ``ssd.input_pipeline`` builds)."""
+    return P.build_dataset(experiment, transform=SsdTransform.from_spec(experiment), **kwargs)
+
+
 # The sample spec's mapping: car, van -> car; pedestrian, person_sitting -> pedestrian;
 # cyclist. Model indices: car 1, cyclist 2, pedestrian 3.
 MODEL_INDEX = {"car": 1, "van": 1, "cyclist": 2, "pedestrian": 3, "person_sitting": 3}
@@ -139,18 +147,14 @@ def test_round_trip_kitti_dir_and_tfrecords_give_back_the_labels(experiment, fra
         for i, (height, width, objects) in enumerate(frames):
             image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
             _write_frame(root, f"{i:06d}", image, objects)
-        from_dir = P.build_dataset(
-            experiment, training=False, batch_size=3, sources=[_kitti_source(root)]
-        )
+        from_dir = build(experiment, training=False, batch_size=3, sources=[_kitti_source(root)])
         _check_round_trip(_collect(from_dir), frames)
 
         result = convert_kitti(
             ConvertOptions(root / "image_2", root / "label_2", val_split=0.0, num_shards=2),
             Path(tmp) / "records" / "kitti",
         )
-        from_records = P.build_dataset(
-            experiment, training=False, batch_size=3, sources=[result.pattern]
-        )
+        from_records = build(experiment, training=False, batch_size=3, sources=[result.pattern])
         _check_round_trip(_collect(from_records), frames)
 
 
@@ -167,13 +171,13 @@ def test_training_drops_difficult_objects_unless_asked(experiment, tmp_path):
         exp = experiment.with_overrides(
             {**NO_AUGMENTATION, "dataset_config.include_difficult_in_training": include}
         )
-        got = _collect(P.build_dataset(exp, training=True, batch_size=1, sources=source))
+        got = _collect(build(exp, training=True, batch_size=1, sources=source))
         boxes, classes, difficult = _expected(objects, 20, 30, keep_difficult=include)
         np.testing.assert_allclose(got["000000"]["boxes"], boxes, rtol=1e-5)
         np.testing.assert_array_equal(got["000000"]["classes"], classes)
         np.testing.assert_array_equal(got["000000"]["difficult"], difficult)
         # Evaluation keeps difficult objects whatever the setting, flagged.
-        got = _collect(P.build_dataset(exp, training=False, batch_size=1, sources=source))
+        got = _collect(build(exp, training=False, batch_size=1, sources=source))
         np.testing.assert_array_equal(got["000000"]["difficult"], [False, True, True])
 
 
@@ -181,17 +185,15 @@ def test_output_is_bgr_minus_the_configured_mean(experiment, tmp_path):
     rgb = (200, 100, 50)
     _write_frame(tmp_path, "000000", np.full((10, 14, 3), rgb[::-1], np.uint8), [])  # cv2: BGR
     source = [_kitti_source(tmp_path)]
-    image = _collect(P.build_dataset(experiment, training=False, batch_size=1, sources=source))[
-        "000000"
-    ]["image"]
+    image = _collect(build(experiment, training=False, batch_size=1, sources=source))["000000"][
+        "image"
+    ]
     assert image.shape == (OUT_H, OUT_W, 3)
     np.testing.assert_allclose(
         image, np.broadcast_to([50 - 103.9, 100 - 116.8, 200 - 123.7], image.shape), atol=1e-4
     )
     custom = experiment.with_overrides({"augmentation_config.image_mean": {"r": 1, "g": 2, "b": 3}})
-    image = _collect(P.build_dataset(custom, training=False, batch_size=1, sources=source))[
-        "000000"
-    ]["image"]
+    image = _collect(build(custom, training=False, batch_size=1, sources=source))["000000"]["image"]
     np.testing.assert_allclose(image[0, 0], [50 - 3, 100 - 2, 200 - 1], atol=1e-4)
 
 
@@ -204,7 +206,7 @@ def test_mixed_sizes_jpeg_and_grey_images_and_fixed_padding(experiment, tmp_path
         ext=".jpg",
     )
     _write_frame(tmp_path, "b", np.full((33, 17), 30, np.uint8), [_obj("cyclist", (0, 0, 17, 33))])
-    dataset = P.build_dataset(
+    dataset = build(
         experiment, training=True, batch_size=2, max_objects=5, sources=[_kitti_source(tmp_path)]
     )
     batch = next(iter(dataset))
@@ -227,7 +229,7 @@ def test_shuffle_and_augmentation_are_deterministic_per_seed(experiment, tmp_pat
     source = [_kitti_source(tmp_path)]
 
     def first_epochs(seed):
-        dataset = P.build_dataset(
+        dataset = build(
             experiment, training=True, batch_size=3, sources=source, repeat=True, seed=seed
         )
         return [b for b in dataset.take(4)]
@@ -248,10 +250,10 @@ def test_corrupt_image_in_a_directory_is_named_up_front(experiment, tmp_path):
     bad = tmp_path / "image_2" / "000001.png"
     bad.write_bytes(bad.read_bytes()[:-20])  # truncated
     with pytest.raises(DataError, match=r"000001\.png: truncated PNG"):
-        P.build_dataset(experiment, training=True, batch_size=1, sources=[_kitti_source(tmp_path)])
+        build(experiment, training=True, batch_size=1, sources=[_kitti_source(tmp_path)])
     bad.write_bytes(b"not an image at all")
     with pytest.raises(DataError, match=r"000001\.png: not a PNG or JPEG"):
-        P.build_dataset(experiment, training=True, batch_size=1, sources=[_kitti_source(tmp_path)])
+        build(experiment, training=True, batch_size=1, sources=[_kitti_source(tmp_path)])
 
 
 def test_corrupt_image_inside_tfrecords_is_skipped_and_counted(experiment, tmp_path):
@@ -264,7 +266,7 @@ def test_corrupt_image_inside_tfrecords_is_skipped_and_counted(experiment, tmp_p
         writer.write(tfrecord.serialize_example("ok2", good, "png", 8, 8, objects))
     stats = P.InputStats()
     frames = _collect(
-        P.build_dataset(experiment, training=True, batch_size=2, sources=[str(path)], stats=stats)
+        build(experiment, training=True, batch_size=2, sources=[str(path)], stats=stats)
     )
     assert set(frames) == {"ok1", "ok2"}
     assert stats.skipped == 1
@@ -288,11 +290,11 @@ def test_dataset_size_and_steps(experiment, tmp_path):
 
 
 def test_spec_sources_are_used_by_default(sample_dataset):
-    from tlt_core.spec import load_experiment
+    from tlt_core.networks.ssd.spec import load_experiment
 
     experiment = load_experiment(sample_dataset.experiment_spec)
     assert P.dataset_size(experiment, training=True) == 24
-    batch = next(iter(P.build_dataset(experiment, training=False, batch_size=4)))
+    batch = next(iter(build(experiment, training=False, batch_size=4)))
     h, w, _ = experiment.input_shape
     assert batch["image"].shape == (4, h, w, 3)
     assert np.all(batch["classes"].numpy() <= len(experiment.class_names))
@@ -303,7 +305,7 @@ def test_directory_boxes_are_clipped_to_the_image_like_dataset_convert(experimen
         tmp_path, "000000", np.zeros((20, 30, 3), np.uint8), [_obj("car", (-3, 2, 40, 10))]
     )
     got = _collect(
-        P.build_dataset(experiment, training=False, batch_size=1, sources=[_kitti_source(tmp_path)])
+        build(experiment, training=False, batch_size=1, sources=[_kitti_source(tmp_path)])
     )
     np.testing.assert_allclose(
         got["000000"]["boxes"], [[0, 2 * OUT_H / 20, OUT_W, 10 * OUT_H / 20]], rtol=1e-5

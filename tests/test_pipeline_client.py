@@ -22,7 +22,8 @@ from kfp_api_server import API, FakeKfpApi
 from components.secrets import SecretNames
 from pipelines.compile import compile_pipeline
 from tlt_core.cli import main
-from tlt_core.data.sample import sample_convert_spec, sample_experiment_spec
+from tlt_core.data.sample import sample_convert_spec
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 # Values of secrets in the submitting shell: none may reach the API server.

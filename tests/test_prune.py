@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
 from tlt_core.errors import ModelFileError, UsageError
-from tlt_core.models.ssd import build_ssd
+from tlt_core.networks import get_network
+from tlt_core.networks.ssd.model import build_ssd
+from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.prune.criteria import (
     equalize,
     filter_norms,
@@ -26,12 +28,14 @@ from tlt_core.prune.criteria import (
 )
 from tlt_core.prune.graph import ROLE_CHANNELWISE, ROLE_PRODUCER, analyse_channels
 from tlt_core.prune.pruner import PruneSettings, plan_pruning, prune_model
-from tlt_core.spec import load_experiment
-from tlt_core.stages.prune import head_layers, prune
+from tlt_core.stages.prune import prune
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SPEC = REPO / "specs" / "samples" / "ssd_kitti_train.txt"
 KEY = "prune-key"
+
+SSD = get_network("ssd")
+head_layers = SSD.prune_keep_layers
 
 
 def numpy(x):
@@ -403,8 +407,9 @@ def test_ssd_prune_zeroed_filters(ssd_model):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A tiny sample dataset, its spec (resnet10, 64x64) and a saved, prunable model."""
-    from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
-    from tlt_core.train.trainer import model_metadata
+    from tlt_core.data.sample import generate_sample_data
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+    from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("prune_data")
     generate_sample_data(root, num_train=8, num_val=2, seed=3, width=160, height=120)
@@ -432,7 +437,7 @@ def tiny_run(tmp_path_factory):
             kernel[..., np.random.default_rng(n).permutation(n)[: n // 2]] *= 0.05
             layer.set_weights([kernel] + [numpy(w) for w in layer.weights[1:]])
     model_path = root / "trained.tlt"
-    meta = model_metadata(experiment, model, extra={"epoch": 3, "step": 0})
+    meta = model_metadata(SSD, experiment, model, extra={"epoch": 3, "step": 0})
     modelfile.save_model(model_path, model, KEY, meta)
     return spec, model_path, model
 
@@ -490,25 +495,20 @@ def test_cli_prints_ratio_and_one_line_errors(tiny_run, tmp_path, capsys):
 
 def test_pruned_model_takes_a_training_step(tiny_run, tmp_path):
     """The trainer starts from a pruned model as it is and one SsdLoss step runs on it."""
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.models.loss import SsdLoss
-    from tlt_core.models.ssd import ssd_feature_map_sizes
-    from tlt_core.train import trainer
+    from tlt_core.networks.ssd.loss import SsdLoss
+    from tlt_core.train import loop, trainer
 
     spec, model_path, _ = tiny_run
     pruned_path = tmp_path / "pruned.tlt"
     result = prune(model_path, pruned_path, KEY, threshold=0.5)
     experiment = load_experiment(spec)
-    num_classes = len(experiment.class_names)
     model, meta = modelfile.load_model(pruned_path, KEY)
-    start = trainer.initial_model(experiment, num_classes, None, (model, meta), path=pruned_path)
+    start = trainer.initial_model(SSD, experiment, None, (model, meta), path=pruned_path)
     assert start is model and start.count_params() == result.params_after
-    train_model = trainer.training_model(start)
+    train_model = SSD.training_model(start)
     train_model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=SsdLoss())
-    sizes = ssd_feature_map_sizes(start)
-    anchors = generate_anchors(experiment.anchors, sizes, experiment.input_shape[:2])
-    dataset = trainer.target_dataset(
-        experiment, anchors=anchors, num_classes=num_classes, batch_size=4, seed=0
+    dataset = loop.target_dataset(
+        SSD, experiment, targets=SSD.training_targets(experiment, start), batch_size=4, seed=0
     )
     images, y_true = next(iter(dataset))
     weights_before = numpy(start.get_layer("ssd_expand_block_1_conv_0").weights[0])

@@ -191,6 +191,34 @@ def test_selector_with_fewer_frames_than_asked_shows_each_once():
     assert sizes == {"frame_00": (320, 640), "frame_01": (640, 320), "frame_02": (320, 320)}
 
 
+def test_selector_ignores_predictions_that_are_not_detections():
+    """A classifier's predictions (class scores) go by the hook without a grid."""
+    selector = FrameSelector(4, ["car"], (0, 0, 0), iou_threshold=0.5, threshold=0.3)
+    images = np.zeros((2, 8, 8, 3), np.float32)
+    selector.add(images, [np.array([0.9, 0.1])] * 2, [0, 1], ["a", "b"])
+    assert selector.tiles() == []
+
+
+def test_evaluation_page_of_a_metric_without_detection_counts():
+    """A network whose metric is not AP: its name and per-class values, no count columns,
+    no PR curves, no frames."""
+    page = reports.evaluation_html(
+        "Evaluation",
+        mean_ap=0.75,
+        mode="",
+        iou_threshold=0.0,
+        num_images=4,
+        classes=[reports.ClassRow("cat", 0.5), reports.ClassRow("dog", 1.0)],
+        pr_curves=[],
+        tiles=[],
+        threshold=0.3,
+        metric="top1_accuracy",
+    )
+    assert "top1_accuracy <b>0.7500</b> over 4" in page
+    assert "<th>top1_accuracy</th>" in page and "objects" not in page and "IoU" not in page
+    assert "Precision-recall" not in page and "<img" not in page
+
+
 @pytest.mark.parametrize("threshold", [0.95])
 def test_selector_threshold_hides_low_scores_and_counts_misses(threshold):
     selector = FrameSelector(2, ["car"], (0, 0, 0), iou_threshold=0.5, threshold=threshold)

@@ -6,16 +6,12 @@ import pytest
 
 from tlt_core.cli import build_parser, run_command
 from tlt_core.data.kitti import list_frames, read_label_file
-from tlt_core.data.sample import (
-    CLASSES,
-    _covered_fractions,
-    _Placed,
-    generate_sample_data,
-    sample_experiment_spec,
-)
+from tlt_core.data.sample import CLASSES, _covered_fractions, _Placed, generate_sample_data
 from tlt_core.data.tfrecord import image_size_from_header
 from tlt_core.errors import UsageError
-from tlt_core.spec import load_convert_spec, load_experiment, parse_experiment
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+from tlt_core.networks.ssd.spec import load_experiment, parse_experiment
+from tlt_core.spec import load_convert_spec
 from tlt_core.stages.sample_data import generate
 
 

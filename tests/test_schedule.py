@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tlt_core.train.schedule import SoftStartAnnealingSchedule, soft_start_annealing_lr
+from tlt_core.models.schedule import SoftStartAnnealingSchedule, soft_start_annealing_lr
 
 MIN, MAX = 5e-5, 2e-2
 

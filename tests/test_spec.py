@@ -13,15 +13,14 @@ from hypothesis import strategies as st
 
 from tlt_core.cli import run_command
 from tlt_core.errors import SpecError
-from tlt_core.spec import (
+from tlt_core.networks.ssd.spec import (
     AnchorSpec,
     DataSource,
     experiment_to_text,
-    load_convert_spec,
     load_experiment,
-    parse_convert_spec,
     parse_experiment,
 )
+from tlt_core.spec import load_convert_spec, parse_convert_spec
 
 SAMPLES = Path(__file__).resolve().parents[1] / "specs" / "samples"
 SSD_SAMPLE = SAMPLES / "ssd_kitti_train.txt"
@@ -308,7 +307,7 @@ def test_cli_exit_code_in_a_fresh_process(tmp_path):
     spec = tmp_path / "bad.txt"
     spec.write_text(_corrupt("  scales:", "  scale:"))
     code = (
-        "import sys; from tlt_core.cli import run_command; from tlt_core.spec import "
+        "import sys; from tlt_core.cli import run_command; from tlt_core.networks.ssd.spec import "
         f"load_experiment; sys.exit(run_command(lambda a: load_experiment({str(spec)!r}), None))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

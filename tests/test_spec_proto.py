@@ -6,7 +6,7 @@ every message, enum, field name, number, type and label written in the .proto mu
 in the compiled descriptor, and nothing else. Regenerate after editing a .proto with
 ``pip install --target /tmp/gt grpcio-tools==1.62.3`` and
 ``PYTHONPATH=/tmp/gt python -m grpc_tools.protoc -I . --python_out=. --pyi_out=.
-tlt_core/spec/ssd_experiment.proto tlt_core/spec/dataset_convert.proto``.
+tlt_core/networks/ssd/ssd_experiment.proto tlt_core/spec/dataset_convert.proto``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-from tlt_core.spec import dataset_convert_pb2, ssd_experiment_pb2
+from tlt_core.networks.ssd import ssd_experiment_pb2
+from tlt_core.spec import dataset_convert_pb2
 
-SPEC_DIR = Path(__file__).resolve().parents[1] / "tlt_core" / "spec"
+ROOT = Path(__file__).resolve().parents[1] / "tlt_core"
+SPEC_DIR = ROOT / "spec"
+SSD_DIR = ROOT / "networks" / "ssd"
 MODULES = {"ssd_experiment.proto": ssd_experiment_pb2, "dataset_convert.proto": dataset_convert_pb2}
+DIRS = {"ssd_experiment.proto": SSD_DIR, "dataset_convert.proto": SPEC_DIR}
 
 _SCALARS = {
     "double": FieldDescriptor.TYPE_DOUBLE,
@@ -151,7 +155,7 @@ def _is_repeated(field) -> bool:
 
 @pytest.mark.parametrize("proto_name", sorted(MODULES))
 def test_generated_module_matches_proto_source(proto_name):
-    from_proto = _normalise(_proto_declarations((SPEC_DIR / proto_name).read_text()))
+    from_proto = _normalise(_proto_declarations((DIRS[proto_name] / proto_name).read_text()))
     assert _descriptor_declarations(MODULES[proto_name]) == from_proto
 
 
@@ -159,7 +163,7 @@ def test_generated_module_matches_proto_source(proto_name):
 def test_generated_module_keeps_old_runtime_support(proto_name):
     """Gencode from protoc >= 26 calls _runtime_version and needs a runtime >= itself;
     the committed files must stay importable on protobuf 3.20 .. 6.x."""
-    source = (SPEC_DIR / proto_name.replace(".proto", "_pb2.py")).read_text()
+    source = (DIRS[proto_name] / proto_name.replace(".proto", "_pb2.py")).read_text()
     assert "_runtime_version" not in source
     header = re.search(r"# Protobuf Python Version: (\d+)\.", source)
     assert header and int(header.group(1)) <= 4
@@ -167,7 +171,7 @@ def test_generated_module_keeps_old_runtime_support(proto_name):
 
 def test_drift_detector_sees_a_change():
     """The comparison is not vacuous: an edited declaration is reported."""
-    text = (SPEC_DIR / "ssd_experiment.proto").read_text()
+    text = (SSD_DIR / "ssd_experiment.proto").read_text()
     edited = text.replace("optional uint32 top_k = 3;", "optional uint32 top_k = 30;")
     assert edited != text
     assert _normalise(_proto_declarations(edited)) != _descriptor_declarations(ssd_experiment_pb2)

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import pytest
 
-from tlt_core.boxes.anchors import anchor_count, boxes_per_layer, generate_anchors
 from tlt_core.errors import SpecError
-from tlt_core.models.ssd import (
+from tlt_core.networks.ssd.anchors import anchor_count, boxes_per_layer, generate_anchors
+from tlt_core.networks.ssd.model import (
     build_ssd,
     build_ssd_model,
     count_params,
@@ -24,7 +24,7 @@ from tlt_core.models.ssd import (
     regularizer_from_config,
     ssd_feature_map_sizes,
 )
-from tlt_core.spec import load_experiment
+from tlt_core.networks.ssd.spec import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SPEC = REPO / "specs" / "samples" / "ssd_kitti_train.txt"
@@ -280,7 +280,7 @@ JAX_SCRIPT = textwrap.dedent(
     import json
     import keras
     import numpy as np
-    from tlt_core.models.ssd import build_ssd_model
+    from tlt_core.networks.ssd.model import build_ssd_model
 
     model = build_ssd_model("mobilenet_v1", None, input_shape=(64, 64, 3),
                             boxes_per_layer=[4] * 6, num_classes=2, freeze_blocks=(0,))

@@ -18,12 +18,16 @@ from loopback_workers import run_workers
 
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
-from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+from tlt_core.data.sample import generate_sample_data
 from tlt_core.errors import ModelFileError
-from tlt_core.models.ssd import build_ssd
-from tlt_core.spec.experiment import load_experiment
+from tlt_core.networks import get_network
+from tlt_core.networks.ssd.model import build_ssd
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.train import train
 from tlt_core.train import trainer
+
+SSD = get_network("ssd")
 
 
 @pytest.fixture(autouse=True)
@@ -127,7 +131,7 @@ def test_transfer_learning_reinitialises_heads(data_root, tmp_path, caplog):
     keras.utils.set_random_seed(0)
     source = build_ssd(experiment, 5)
     with caplog.at_level(logging.WARNING):
-        model = trainer.initial_model(experiment, 3, None, (source, {}), path="pre.tlt")
+        model = trainer.initial_model(SSD, experiment, None, (source, {}), path="pre.tlt")
     assert "re-initialised" in caplog.text
     assert (
         model.get_layer("ssd_conf_0").kernel.shape[-1]
@@ -139,9 +143,9 @@ def test_transfer_learning_reinitialises_heads(data_root, tmp_path, caplog):
     )
     # Same classes and input: the loaded model itself is used (a pruned model keeps its shape).
     same = build_ssd(experiment, 3)
-    assert trainer.initial_model(experiment, 3, None, (same, {"pruned": True})) is same
+    assert trainer.initial_model(SSD, experiment, None, (same, {"pruned": True})) is same
     with pytest.raises(ModelFileError, match="pruned model"):
-        trainer.initial_model(experiment, 3, None, (source, {"pruned": True}), path="p.tlt")
+        trainer.initial_model(SSD, experiment, None, (source, {"pruned": True}), path="p.tlt")
 
 
 class _SigtermAt(keras.callbacks.Callback):
@@ -198,28 +202,27 @@ def test_custom_step_matches_fit_on_one_replica(data_root, tmp_path):
     optimizer) takes the same SGD step as ``fit``'s ``train_on_batch``."""
     import tensorflow as tf
 
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.models.loss import SsdLoss
-    from tlt_core.models.ssd import regularizer_from_config, ssd_feature_map_sizes
+    from tlt_core.networks.ssd.loss import SsdLoss
+    from tlt_core.networks.ssd.model import regularizer_from_config
+    from tlt_core.networks.ssd.network import MOMENTUM
     from tlt_core.train.distributed import make_train_step, weights_digest
+    from tlt_core.train.loop import target_dataset
 
     experiment = load_experiment(write_spec(data_root, tmp_path / "spec.txt"))
     regularizer = regularizer_from_config(experiment.proto.training_config.regularizer)
     keras.utils.set_random_seed(3)
     base = build_ssd(experiment, 3, kernel_regularizer=regularizer)
-    anchors = generate_anchors(experiment.anchors, ssd_feature_map_sizes(base), (64, 64))
+    targets = SSD.training_targets(experiment, base)
     images, y_true = next(
-        iter(
-            trainer.target_dataset(experiment, anchors=anchors, num_classes=3, batch_size=4, seed=0)
-        )
+        iter(target_dataset(SSD, experiment, targets=targets, batch_size=4, seed=0))
     )
     models = []
     for _ in range(2):
         model = keras.models.clone_model(base)
         model.set_weights(base.get_weights())
-        train_model = trainer.training_model(model)
+        train_model = SSD.training_model(model)
         train_model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=trainer.MOMENTUM),
+            optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=MOMENTUM),
             loss=SsdLoss(),
         )
         models.append((model, train_model))

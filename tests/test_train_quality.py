@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
-from tlt_core.spec.experiment import load_experiment
+from tlt_core.data.sample import generate_sample_data
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.train import train
 
 QUALITY_DATA = {"num_train": 480, "num_val": 100, "seed": 0}

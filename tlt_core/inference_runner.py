@@ -1,30 +1,33 @@
-"""Running a trained SSD on preprocessed image batches, whatever file holds it.
+"""Running a trained model on preprocessed image batches, whatever file holds it.
 
-Evaluation and inference only need ``ModelRunner.predict(images) -> (conf_probs, loc)``:
+Evaluation and inference only need ``ModelRunner.predict(images) -> raw``:
 
-- ``images``: float32 ``[B, H, W, 3]``, preprocessed as the input pipeline does (BGR minus
-  the image mean, resized to the spec's output size);
-- ``conf_probs``: float32 ``[B, A, num_classes + 1]`` softmax probabilities (index 0 is
-  background);
-- ``loc``: float32 ``[B, A, 4]`` encoded offsets (decoded by ``tlt_core.boxes``).
+- ``images``: float32 ``[B, H, W, C]``, preprocessed as the network's input pipeline does;
+- ``raw``: a tuple of float32 arrays in the order of the network's ``raw_output_names``
+  (SSD: softmax class probabilities ``[B, A, C+1]`` and encoded offsets ``[B, A, 4]``),
+  whatever file the model came from; the network's ``postprocessor`` turns them into
+  predictions.
 
-``open_runner(path, key)`` picks the implementation from the file suffix through the
-``RUNNERS`` table (suffix -> "module:callable", each a callable ``(path, key) ->
-ModelRunner``). This module holds the Keras ``.tlt`` runner; the ONNX Runtime (``.onnx`` /
-``.etlt``) and TensorRT (``.engine``) runners live in ``tlt_core.export.runners``.
+``open_runner(path, key, network)`` picks the implementation from the file suffix through
+the ``RUNNERS`` table (suffix -> "module:callable", each a callable ``(path, key, network)
+-> ModelRunner``). This module holds the Keras ``.tlt`` runner; the ONNX Runtime (``.onnx``
+/ ``.etlt``) and TensorRT (``.engine``) runners live in ``tlt_core.export.runners``.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from tlt_core.errors import ModelFileError
 
-# suffix -> "module:factory"; factory(path, key) -> ModelRunner.
+if TYPE_CHECKING:
+    from tlt_core.networks.base import Network
+
+# suffix -> "module:factory"; factory(path, key, network) -> ModelRunner.
 RUNNERS: dict[str, str] = {
     ".tlt": "tlt_core.inference_runner:KerasRunner.from_file",
     ".onnx": "tlt_core.export.runners:OnnxRunner.from_file",
@@ -35,61 +38,47 @@ RUNNERS: dict[str, str] = {
 
 @runtime_checkable
 class ModelRunner(Protocol):
-    """A loaded detection model that maps image batches to raw SSD outputs."""
+    """A loaded model that maps image batches to the network's raw outputs; it is also the
+    ``info`` (input shape, class count, metadata) the network's hooks read."""
 
     input_shape: tuple[int, int, int]  # (H, W, C) the model expects
     num_classes: int  # object classes, background excluded
-    feature_map_sizes: list[tuple[int, int]]  # (h, w) of the 6 predictor maps (anchors)
+    metadata: dict[str, Any]  # the model file's (or export's) metadata
     max_batch_size: int | None  # None: any batch size
 
-    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def split_outputs(outputs: Any) -> tuple[Any, Any]:
-    """``(conf, loc)`` from a model call's outputs (a dict keyed by name, or [conf, loc])."""
-    if isinstance(outputs, dict):
-        return outputs["conf"], outputs["loc"]
-    conf, loc = outputs
-    return conf, loc
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, ...]: ...
 
 
 class KerasRunner:
-    """A ``.tlt`` (or in-memory Keras) SSD; applies softmax to the ``conf`` logits."""
+    """A ``.tlt`` (or in-memory Keras) model; ``network.raw_outputs`` applies the
+    activations the exported graph has (SSD: softmax over ``conf``)."""
 
     max_batch_size = None
 
-    def __init__(self, model, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, model, network: Network, metadata: dict[str, Any] | None = None) -> None:
         self.model = model
-        self.metadata = metadata or {}
-        from tlt_core.models.ssd import ssd_feature_map_sizes
-
+        self.network = network
+        self.metadata = {**(metadata or {}), **network.describe_model(model)}
         shape = tuple(model.inputs[0].shape[1:])
         self.input_shape = tuple(int(v) for v in shape)
-        conf, _ = split_outputs(model.output)
-        self.num_classes = int(conf.shape[-1]) - 1
-        self.feature_map_sizes = [tuple(s) for s in ssd_feature_map_sizes(model)]
+        self.num_classes = network.model_classes(model)
 
     @classmethod
-    def from_file(cls, path: str | Path, key: str) -> KerasRunner:
+    def from_file(cls, path: str | Path, key: str, network: Network) -> KerasRunner:
         from tlt_core.modelfile import load_model
 
-        model, metadata = load_model(path, key)
-        return cls(model, metadata)
+        model, metadata = load_model(path, key, prepare=lambda _: network.register_keras_classes())
+        return cls(model, network, metadata)
 
-    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
         # predict_on_batch compiles one predict function per model (any Keras backend).
-        conf, loc = split_outputs(self.model.predict_on_batch(np.asarray(images, np.float32)))
-        return softmax(np.asarray(conf, np.float32)), np.asarray(loc, np.float32)
+        outputs = self.model.predict_on_batch(np.asarray(images, np.float32))
+        return self.network.raw_outputs(outputs)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def open_runner(path: str | Path, key: str | None) -> ModelRunner:
-    """Load the model file at ``path`` with the runner its suffix calls for."""
+def open_runner(path: str | Path, key: str | None, network: Network) -> ModelRunner:
+    """Load the model file at ``path`` (a ``network`` model) with the runner its suffix
+    calls for."""
     path = Path(path)
     target = RUNNERS.get(path.suffix.lower())
     if target is None:
@@ -101,4 +90,4 @@ def open_runner(path: str | Path, key: str | None) -> ModelRunner:
     factory: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         factory = getattr(factory, part)
-    return factory(path, key)
+    return factory(path, key, network)

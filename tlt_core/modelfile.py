@@ -21,6 +21,7 @@ import platform
 import struct
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -195,22 +196,30 @@ def _metadata(archive: zipfile.ZipFile, path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(path: str | Path, key: str) -> tuple[Any, dict[str, Any]]:
-    """Open a ``.tlt``: returns ``(keras.Model, metadata)``."""
-    model, meta, _ = load_model_with_state(path, key)
+def load_model(
+    path: str | Path, key: str, *, prepare: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Open a ``.tlt``: returns ``(keras.Model, metadata)``.
+
+    ``prepare(metadata)`` runs before the Keras model is rebuilt: the caller registers the
+    Keras classes of the network the metadata names (``tlt_core.networks.load_model`` does;
+    custom layers are registered serializables, no code is loaded from the file).
+    """
+    model, meta, _ = load_model_with_state(path, key, prepare=prepare)
     return model, meta
 
 
 def load_model_with_state(
-    path: str | Path, key: str
+    path: str | Path, key: str, *, prepare: Callable[[dict[str, Any]], None] | None = None
 ) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """Like ``load_model``, plus the training state saved with a checkpoint (or None)."""
     import keras
     import numpy as np
 
-    _register_custom_layers()
     with _open_archive(path, key) as archive:
         meta = _metadata(archive, path)
+        if prepare is not None:
+            prepare(meta)
         try:
             model_bytes = archive.read(_MODEL_ENTRY)
         except KeyError as error:
@@ -227,14 +236,3 @@ def load_model_with_state(
         except Exception as error:  # Keras raises many types for a bad archive
             raise ModelFileError(f"{path}: cannot rebuild the model: {error}") from error
     return model, meta, state
-
-
-def _register_custom_layers() -> None:
-    """Import the modules whose layers are registered Keras serializables (no code loading)."""
-    import importlib
-
-    for name in ("tlt_core.models.ssd", "tlt_core.models.loss"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue

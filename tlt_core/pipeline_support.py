@@ -45,39 +45,22 @@ def _named(artifact_path: str, suffix: str) -> Path:
     return link
 
 
-def _write_spec(text: str, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 # --- data -------------------------------------------------------------------------------
 
 
 def run_dataset_convert(dataset_uri: str, convert_spec: str, output_dir: str) -> dict:
     """Convert the KITTI data at ``dataset_uri`` (the spec's root_directory_path: a local
     path, a mounted PVC path or an ``s3://`` prefix) into TFRecords under ``output_dir``."""
-    from tlt_core.spec import dataset_convert_pb2
     from tlt_core.spec.convert import parse_convert_spec
-    from tlt_core.spec.textparse import parse_message
     from tlt_core.stages.dataset_convert import dataset_convert
     from tlt_core.storage import PathResolver
 
-    parse_convert_spec(convert_spec, path="convert_spec")  # located errors on the text
-    proto = dataset_convert_pb2.DatasetExportConfig()
-    parse_message(convert_spec, proto, "convert_spec")
+    spec = parse_convert_spec(convert_spec, path="convert_spec")  # parsed once, located errors
     with PathResolver() as paths:
         root = paths.input(dataset_uri)
-        proto.kitti_config.root_directory_path = str(root)
-        if proto.image_directory_path:
-            proto.image_directory_path = str(root)
-        from google.protobuf import text_format
-
-        work = _workdir()
-        spec_path = _write_spec(text_format.MessageToString(proto), work / "convert_spec.txt")
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        result = dataset_convert(spec_path, out / TFRECORD_PREFIX)
+        result = dataset_convert(spec.with_root(root), out / TFRECORD_PREFIX)
     return {
         "folds": [dict(sorted(c.items())) for c in result.fold_class_counts],
         "frames_per_fold": list(result.fold_frame_counts),
@@ -106,22 +89,30 @@ def tfrecord_sources(tfrecords_dir: str, validation_fold: int) -> tuple[list[dic
     return train, [pattern(validation_fold)]
 
 
+def parse_spec(spec_text: str, network: str = "ssd"):
+    """The component's spec text parsed (once) by its network: ``(network, spec)``."""
+    from tlt_core.networks import get_network
+
+    net = get_network(network)
+    return net, net.parse_spec(spec_text, path="experiment_spec")
+
+
 def experiment_for_artifacts(
     spec_text: str,
     tfrecords_dir: str,
     validation_fold: int,
-    workdir: Path,
     overrides: dict[str, Any] | None = None,
-) -> Path:
-    """Write the spec with its data sources pointing at the TFRecord artifact."""
-    from tlt_core.spec import parse_experiment
-
-    experiment = parse_experiment(spec_text, path="experiment_spec")
+    *,
+    network: str = "ssd",
+):
+    """The spec (parsed once) with its data sources pointing at the TFRecord artifact;
+    stages take the object as it is."""
+    _, experiment = parse_spec(spec_text, network)
     train, val = tfrecord_sources(tfrecords_dir, validation_fold)
     experiment = experiment.replace_data_sources(train=train, val=val)
     if overrides:
         experiment = experiment.with_overrides(overrides)
-    return _write_spec(experiment.to_text(absolute_paths=True), workdir / "experiment_spec.txt")
+    return experiment
 
 
 # --- training and evaluation ------------------------------------------------------------
@@ -142,6 +133,7 @@ def run_train(
     use_amp: bool = False,
     gpus: int = 1,
     pruned_model_path: str | None = None,
+    network: str = "ssd",
 ) -> TrainOutcome:
     from tlt_core.stages.train import train
 
@@ -151,8 +143,10 @@ def run_train(
         if pruned_model_path
         else None
     )
-    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work, overrides)
-    result = train(spec, work / "results", model_key(), gpus=gpus, use_amp=use_amp)
+    spec = experiment_for_artifacts(
+        spec_text, tfrecords_dir, validation_fold, overrides, network=network
+    )
+    result = train(spec, work / "results", model_key(), gpus=gpus, use_amp=use_amp, network=network)
     if result.final_model_path is None:
         raise PipelineError("training wrote no model")
     Path(model_out).parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +154,7 @@ def run_train(
     last = result.history[-1] if result.history else {}
     metrics = {"epochs": float(result.epochs_completed)}
     if result.final_map is not None:
-        metrics["mAP"] = float(result.final_map)
+        metrics[result.metric] = float(result.final_map)
     if "loss" in last:
         metrics["loss"] = float(last["loss"])
     return TrainOutcome(
@@ -168,14 +162,12 @@ def run_train(
     )
 
 
-def retrain_spec_text(experiment_spec: str, retrain_spec: str) -> str:
+def retrain_spec_text(experiment_spec: str, retrain_spec: str, network: str = "ssd") -> str:
     """The retrain spec: the one given, else the training spec with NO_REG (as 000
     recommends for retraining a pruned model)."""
     if retrain_spec.strip():
         return retrain_spec
-    from tlt_core.spec import parse_experiment
-
-    experiment = parse_experiment(experiment_spec, path="experiment_spec")
+    _, experiment = parse_spec(experiment_spec, network)
     log.info("retrain_spec not given: retraining with the training spec and regularizer NO_REG")
     return experiment.with_overrides({"training_config.regularizer.type": "NO_REG"}).to_text(
         absolute_paths=True
@@ -183,21 +175,31 @@ def retrain_spec_text(experiment_spec: str, retrain_spec: str) -> str:
 
 
 def evaluation_report_html(result, title: str, threshold: float) -> str:
-    """The evaluation page of an ``EvalResult`` (``tlt_core.reports.evaluation_html``)."""
+    """The evaluation page of an ``EvalResult`` (``tlt_core.reports.evaluation_html``): a
+    detector's AP result adds the counts per class; frames are there when drawn."""
     from tlt_core.evaluate.frames import MAX_DRAWN
     from tlt_core.reports import ClassRow, evaluation_html
 
     ap = result.ap_result
+    counted = all(
+        hasattr(ap, name) for name in ("num_ground_truth", "num_detections", "num_true_positives")
+    )
     classes = [
         ClassRow(
             name,
-            float(result.per_class_ap[name]),
-            int(ap.num_ground_truth[name]),
-            int(ap.num_detections[name]),
-            int(ap.num_true_positives[name]),
-            int(ap.num_false_positives[name]),
+            float(value),
+            *(
+                (
+                    int(ap.num_ground_truth[name]),
+                    int(ap.num_detections[name]),
+                    int(ap.num_true_positives[name]),
+                    int(ap.num_false_positives[name]),
+                )
+                if counted and name in ap.num_ground_truth
+                else ()
+            ),
         )
-        for name in ap.class_names
+        for name, value in result.per_class_ap.items()
     ]
     curves = [
         (Path(path).stem.removeprefix("pr_curve_"), Path(path).read_bytes())
@@ -215,6 +217,7 @@ def evaluation_report_html(result, title: str, threshold: float) -> str:
         tiles=result.frames,
         threshold=threshold,
         max_drawn=MAX_DRAWN,
+        metric=result.metric,
     )
 
 
@@ -237,36 +240,42 @@ def run_evaluate(
     frames: int = 12,
     frame_threshold: float = 0.3,
     title: str = "Evaluation",
+    network: str = "ssd",
 ) -> dict[str, Any]:
-    """mAP and AP per class, and under ``evaluation`` what they were measured on: the
-    spec as evaluated (data sources pointing at the TFRecords used) and the data's
-    identity (URI, validation fold, images, SHA-256 of the label set). Writes the HTML
-    report (table, PR curves, ``frames`` drawn validation frames)."""
-    from tlt_core.spec import load_experiment
+    """Evaluate; the metrics carry the network's primary metric under its name (SSD:
+    ``mAP``, with ``AP_<class>``) and under ``primary_metric`` (what the gate reads), and
+    under ``evaluation`` what they were measured on: the spec as evaluated (data sources
+    pointing at the TFRecords used) and the data's identity (URI, validation fold, images,
+    SHA-256 of the label set). Writes the HTML report (table, PR curves, ``frames`` drawn
+    validation frames for a detector)."""
     from tlt_core.stages.evaluate import evaluate
 
     work = _workdir()
-    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, work)
+    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, network=network)
     result = evaluate(
         _named(model_path, ".tlt"),
         spec,
         model_key(),
         output_dir=work / "evaluation",
+        network=network,
         frames=frames,
         frame_threshold=frame_threshold,
     )
     write_report(report_path, evaluation_report_html(result, title, frame_threshold))
-    metrics: dict[str, Any] = {"mAP": float(result.mAP)}
-    metrics.update({f"AP_{name}": float(ap) for name, ap in result.per_class_ap.items()})
-    sources = [
-        s.tfrecords_path for s in load_experiment(spec).proto.dataset_config.validation_data_sources
-    ]
+    prefix = "AP" if result.metric == "mAP" else result.metric
+    metrics: dict[str, Any] = {
+        result.metric: float(result.mAP),
+        "primary_metric": float(result.mAP),
+    }
+    metrics.update({f"{prefix}_{name}": float(v) for name, v in result.per_class_ap.items()})
     metrics[EVALUATION_KEY] = {
-        "spec": spec.read_text(),
+        "spec": spec.to_text(absolute_paths=True),
         "data": {
             "tfrecords_uri": tfrecords_uri or str(tfrecords_dir),
             "validation_fold": validation_fold,
-            "validation_sources": sources,
+            "validation_sources": [
+                s["tfrecords_path"] for s in tfrecord_sources(tfrecords_dir, validation_fold)[1]
+            ],
             "num_images": result.num_images,
             "label_set_sha256": result.label_set_sha256,
         },
@@ -301,19 +310,29 @@ def log_metrics(metrics_artifact, values: dict) -> None:
 
 
 def gate_verdict(
-    unpruned_map: float, pruned_map: float, min_map: float, max_map_drop: float
+    unpruned_map: float,
+    pruned_map: float,
+    min_map: float,
+    max_map_drop: float,
+    metric: str = "mAP",
 ) -> str:
+    """'pass', or why not: the values are the network's primary ``metric`` (SSD: mAP)."""
     if pruned_map < min_map:
-        return f"fail: pruned mAP {pruned_map:.4f} < minimum {min_map:.4f}"
+        return f"fail: pruned {metric} {pruned_map:.4f} < minimum {min_map:.4f}"
     if unpruned_map - pruned_map > max_map_drop:
         return (
-            f"fail: pruning lost {unpruned_map - pruned_map:.4f} mAP (> {max_map_drop:.4f} allowed)"
+            f"fail: pruning lost {unpruned_map - pruned_map:.4f} {metric} "
+            f"(> {max_map_drop:.4f} allowed)"
         )
     return "pass"
 
 
 def gate_report_markdown(
-    unpruned_map: float, pruned_map: float, min_map: float, max_map_drop: float
+    unpruned_map: float,
+    pruned_map: float,
+    min_map: float,
+    max_map_drop: float,
+    metric: str = "mAP",
 ) -> str:
     from tlt_core.reports import gate_markdown
 
@@ -322,8 +341,15 @@ def gate_report_markdown(
         pruned_map=pruned_map,
         min_map=min_map,
         max_map_drop=max_map_drop,
-        verdict=gate_verdict(unpruned_map, pruned_map, min_map, max_map_drop),
+        verdict=gate_verdict(unpruned_map, pruned_map, min_map, max_map_drop, metric),
+        metric=metric,
     )
+
+
+def primary_metric_name(network: str = "ssd") -> str:
+    from tlt_core.networks import get_network
+
+    return get_network(network).primary_metric.name
 
 
 def run_prune(
@@ -336,6 +362,7 @@ def run_prune(
     granularity: int,
     min_filters: int,
     report_path: str | None = None,
+    network: str = "ssd",
 ):
     """Prune; with ``report_path``, also write the pruning report (Markdown)."""
     from tlt_core.stages.prune import prune
@@ -351,6 +378,7 @@ def run_prune(
         granularity=granularity,
         threshold=threshold,
         min_filters=min_filters,
+        network=network,
     )
     if report_path:
         write_report(report_path, prune_report_markdown(source, output_path, threshold))
@@ -359,12 +387,13 @@ def run_prune(
 
 def prune_report_markdown(model_path, pruned_path, threshold: float) -> str:
     """Parameters per layer group and Keras CPU latency of both models (batch 1)."""
-    from tlt_core.modelfile import load_model
+    from tlt_core.networks import load_model
     from tlt_core.prune.profile import cpu_latency_ms, params_by_layer_group
     from tlt_core.reports import Latency, LayerGroupParams, prune_markdown
 
-    model, _ = load_model(model_path, model_key())
-    pruned, _ = load_model(_named(str(pruned_path), ".tlt"), model_key())
+    # The network each file names registers its Keras classes first.
+    model, _, _ = load_model(model_path, model_key())
+    pruned, _, _ = load_model(_named(str(pruned_path), ".tlt"), model_key())
     before, after = params_by_layer_group(model), params_by_layer_group(pruned)
     groups = [LayerGroupParams(name, count, after.get(name, 0)) for name, count in before.items()]
     input_shape = tuple(int(v) for v in model.inputs[0].shape[1:])
@@ -383,14 +412,18 @@ def prune_report_markdown(model_path, pruned_path, threshold: float) -> str:
 
 
 def run_export(
-    model_path: str, spec_text: str, onnx_out: str, deepstream_dir: str, *, max_batch_size: int = 16
+    model_path: str,
+    spec_text: str,
+    onnx_out: str,
+    deepstream_dir: str,
+    *,
+    max_batch_size: int = 16,
+    network: str = "ssd",
 ) -> dict:
-    from tlt_core.spec import parse_experiment
     from tlt_core.stages.export import export
 
     work = _workdir()
-    experiment = parse_experiment(spec_text, path="experiment_spec")
-    spec = _write_spec(experiment.to_text(absolute_paths=True), work / "experiment_spec.txt")
+    _, spec = parse_spec(spec_text, network)
     result = export(
         _named(model_path, ".tlt"),
         model_key(),
@@ -399,6 +432,7 @@ def run_export(
         data_type="fp32",
         max_batch_size=max_batch_size,
         gen_ds_config=True,
+        network=network,
     )
     Path(onnx_out).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.onnx_path or result.output_path, onnx_out)
@@ -417,16 +451,14 @@ def run_calibrate(
     *,
     batches: int,
     batch_size: int,
+    network: str = "ssd",
 ) -> int:
-    from tlt_core.spec import parse_experiment
     from tlt_core.stages.calibrate import calibrate
     from tlt_core.storage import PathResolver
 
     if not images_uri:
         raise PipelineError("calibration_images_uri is empty: name a folder of images")
-    work = _workdir()
-    experiment = parse_experiment(spec_text, path="experiment_spec")
-    spec = _write_spec(experiment.to_text(absolute_paths=True), work / "experiment_spec.txt")
+    _, spec = parse_spec(spec_text, network)
     with PathResolver() as paths:
         images = paths.input(images_uri)
         result = calibrate(
@@ -436,6 +468,7 @@ def run_calibrate(
             cache_out,
             batches=batches,
             batch_size=batch_size,
+            network=network,
         )
     return int(result.tensor_count)
 

@@ -78,14 +78,15 @@ def _size(num_bytes: int | None) -> str:
 
 @dataclass(frozen=True)
 class ClassRow:
-    """One class of an evaluation: its AP and the counts behind it."""
+    """One class of an evaluation: its value of the metric (a detector's AP) and, for a
+    detector, the counts behind it (None for a network without them)."""
 
     name: str
     ap: float
-    ground_truth: int
-    detections: int
-    true_positives: int
-    false_positives: int
+    ground_truth: int | None = None
+    detections: int | None = None
+    true_positives: int | None = None
+    false_positives: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,28 @@ def evaluation_html(
     tiles: Sequence[Tile],
     threshold: float,
     max_drawn: int = 50,
+    metric: str = "mAP",
 ) -> str:
-    """The evaluation page: mAP, per-class table, PR curves, the grid of drawn frames."""
+    """The evaluation page: the network's primary ``metric`` (a detector's mAP), the
+    per-class table, PR curves and the grid of drawn frames (those a network has)."""
     esc = html.escape
+    counted = any(c.ground_truth is not None for c in classes)
+    per_class = "AP" if metric == "mAP" else esc(metric)
     rows = "".join(
-        f"<tr><td>{esc(c.name)}</td><td>{c.ap:.4f}</td><td>{c.ground_truth}</td>"
-        f"<td>{c.detections}</td><td>{c.true_positives}</td><td>{c.false_positives}</td></tr>"
+        f"<tr><td>{esc(c.name)}</td><td>{c.ap:.4f}</td>"
+        + (
+            f"<td>{c.ground_truth}</td><td>{c.detections}</td><td>{c.true_positives}</td>"
+            f"<td>{c.false_positives}</td>"
+            if counted
+            else ""
+        )
+        + "</tr>"
         for c in classes
+    )
+    header = f"<tr><th>class</th><th>{per_class}</th>" + (
+        "<th>objects</th><th>detections</th><th>true positives</th><th>false positives</th>"
+        if counted
+        else ""
     )
     curves = "".join(
         f'<img src="{data_uri(png)}" alt="PR curve of {esc(name)}" '
@@ -156,12 +172,12 @@ def evaluation_html(
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title><style>{_PAGE_STYLE}</style></head><body>"
         f"<h1>{esc(title)}</h1>"
-        f"<p>mAP <b>{mean_ap:.4f}</b> ({esc(mode)}, IoU {iou_threshold:g}) over "
-        f"{num_images} validation images.</p>"
-        "<table><tr><th>class</th><th>AP</th><th>objects</th><th>detections</th>"
-        f"<th>true positives</th><th>false positives</th></tr>{rows}</table>"
-        f'<h2>Precision-recall curves</h2><div class="curves">{curves}</div>'
-        f"{grid}</body></html>"
+        f"<p>{esc(metric)} <b>{mean_ap:.4f}</b>"
+        + (f" ({esc(mode)}, IoU {iou_threshold:g})" if mode else "")
+        + f" over {num_images} validation images.</p>"
+        f"<table>{header}</tr>{rows}</table>"
+        + (f'<h2>Precision-recall curves</h2><div class="curves">{curves}</div>' if curves else "")
+        + f"{grid}</body></html>"
     )
 
 
@@ -169,9 +185,16 @@ def evaluation_html(
 
 
 def gate_markdown(
-    *, unpruned_map: float, pruned_map: float, min_map: float, max_map_drop: float, verdict: str
+    *,
+    unpruned_map: float,
+    pruned_map: float,
+    min_map: float,
+    max_map_drop: float,
+    verdict: str,
+    metric: str = "mAP",
 ) -> str:
-    """The gate's verdict: each check, its threshold and whether it passed."""
+    """The gate's verdict: each check, its threshold and whether it passed; the values are
+    the network's primary ``metric`` (SSD: mAP)."""
     drop = unpruned_map - pruned_map
     passed = verdict == "pass"
     reach = pruned_map >= min_map
@@ -188,13 +211,13 @@ def gate_markdown(
         ["check", "value", "threshold", "result"],
         [
             [
-                "mAP of the pruned, retrained model",
+                f"{md_text(metric)} of the pruned, retrained model",
                 f"{pruned_map:.4f}",
                 f"at least {min_map:.4f}",
                 "pass" if reach else "**fail**",
             ],
             [
-                "mAP lost by pruning",
+                f"{md_text(metric)} lost by pruning",
                 (f"{drop:.4f}" if drop >= 0 else f"none, gained {-drop:.4f}")
                 + f" ({unpruned_map:.4f} → {pruned_map:.4f})",
                 f"at most {max_map_drop:.4f}",

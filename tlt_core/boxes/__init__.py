@@ -2,5 +2,5 @@
 
 Boxes at module edges are pixel corners ``[x1, y1, x2, y2]`` (continuous: width = x2 - x1);
 normalised centre-size ``(cx, cy, w, h)`` appears only for anchors and inside
-:mod:`tlt_core.boxes.coding`.
+:mod:`tlt_core.networks.ssd.box_coding`.
 """

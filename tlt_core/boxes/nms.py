@@ -1,9 +1,9 @@
-"""Per-class non-maximum suppression and the decode + NMS step from raw SSD outputs.
+"""Per-class non-maximum suppression and the `Detections` every detector returns.
 
 Exact semantics (what the ONNX export must reproduce; ONNX Runtime's ``NonMaxSuppression``
 and TF's ``combined_non_max_suppression``, which TLT used, behave this way):
 
-1. Boxes: ``decode(loc)`` -> normalised corners, *not* clipped, for NMS.
+1. Boxes: normalised corners (e.g. SSD's decoded ``loc``), *not* clipped, for NMS.
 2. Per foreground class c (model index 1..C; column 0 is background and never output):
    candidates are the anchors with ``score > confidence_threshold`` (strictly greater)
    and a finite decoded box (NaN or infinite boxes, only seen from a diverged model, are
@@ -23,12 +23,10 @@ rounding of the threshold may go either way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from tlt_core.boxes.coding import decode, to_pixels
 from tlt_core.boxes.iou import iou_matrix
 
 
@@ -112,38 +110,3 @@ def nms_multiclass(boxes: np.ndarray, scores: np.ndarray, nms) -> tuple[np.ndarr
     score = np.concatenate(sel_score)
     order = np.lexsort((anchor, cls, -score))[:top_k]
     return anchor[order], cls[order], score[order]
-
-
-def detections_from_outputs(
-    conf_probs: np.ndarray,
-    loc: np.ndarray,
-    anchors: np.ndarray,
-    variances: Sequence[float],
-    nms,
-    image_sizes: Sequence[Sequence[float]],
-) -> list[Detections]:
-    """Decode + NMS a batch of SSD outputs into per-image detections in original pixels.
-
-    Args:
-        conf_probs: ``[B, A, C+1]`` class probabilities (softmax of the ``conf`` output).
-        loc: ``[B, A, 4]`` encoded offsets (the ``loc`` output).
-        anchors: ``[A, 4]`` normalised ``(cx, cy, w, h)``.
-        variances: the 4 ``ssd_config.variances``.
-        nms: ``nms_config`` (``confidence_threshold``, ``clustering_iou_threshold``, ``top_k``).
-        image_sizes: ``(H, W)`` of each original image, to scale the boxes to.
-    """
-    conf_probs = np.asarray(conf_probs)
-    loc = np.asarray(loc)
-    if conf_probs.shape[0] != len(image_sizes) or loc.shape[0] != len(image_sizes):
-        raise ValueError(
-            f"batch of {conf_probs.shape[0]} outputs, {loc.shape[0]} locs and "
-            f"{len(image_sizes)} image sizes"
-        )
-    corners = decode(loc.astype(np.float64), np.asarray(anchors, np.float64), variances)
-    results = []
-    for b, (height, width) in enumerate(image_sizes):
-        anchor, cls, score = nms_multiclass(corners[b], conf_probs[b], nms)
-        boxes = to_pixels(corners[b][anchor], (height, width))
-        boxes = np.clip(boxes, 0.0, np.array([width, height, width, height], dtype=np.float64))
-        results.append(Detections(boxes, cls, score))
-    return results

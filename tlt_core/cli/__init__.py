@@ -1,52 +1,92 @@
 """The ``tlt`` command line: argument parsing and error reporting, no stage logic.
 
-Each sub-command lives in its own module exposing ``register(subparsers)``; the module adds
-its parser and sets ``func`` (a callable taking the parsed ``argparse.Namespace``). Command
-modules import TensorFlow and other heavy packages inside ``func`` only, so ``tlt --help``
-stays fast.
+The parser is built from two tables: ``COMMANDS`` (network-independent commands) and
+``TASK_COMMANDS`` (``tlt <network> <task>`` for every network of
+``tlt_core.networks.NETWORKS``). Each command lives in its own module exposing
+``register(subparsers)`` (tasks: ``register(subparsers, network)``); the module adds its parser
+and sets ``func`` (a callable taking the parsed ``argparse.Namespace``; task parsers also
+carry ``args.network``). Command modules import TensorFlow and other heavy packages inside
+``func`` only, so ``tlt --help`` stays fast; ``Command.needs_tensorflow`` says which commands
+get TensorFlow imported before they run.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tlt_core import __version__
 from tlt_core.errors import TltError
 
-# Explicit table of top-level commands (name -> module), no import-time registry.
-COMMANDS: dict[str, str] = {
-    "sample-data": "tlt_core.cli.sample_data",
-    "dataset-convert": "tlt_core.cli.dataset_convert",
-    "evaluate-labels": "tlt_core.cli.evaluate_labels",
-    "ssd": "tlt_core.cli.ssd",
-    "pipeline": "tlt_core.cli.pipeline",
+
+@dataclass(frozen=True)
+class Command:
+    """A command module (exposing ``register``) and whether it needs TensorFlow: those that
+    do get it imported (quietly) before they run; the others must never import it."""
+
+    module: str
+    needs_tensorflow: bool
+
+
+# Top-level commands that are not a network's task (name -> command).
+COMMANDS: dict[str, Command] = {
+    "sample-data": Command("tlt_core.cli.sample_data", needs_tensorflow=False),
+    "dataset-convert": Command("tlt_core.cli.dataset_convert", needs_tensorflow=False),
+    "evaluate-labels": Command("tlt_core.cli.evaluate_labels", needs_tensorflow=False),
+    "pipeline": Command("tlt_core.cli.pipeline", needs_tensorflow=False),
+}
+
+# ``tlt <network> <task>``: every network of ``tlt_core.networks.NETWORKS`` gets the tasks
+# it lists, each from one shared module (``register(subparsers, network)``).
+TASK_COMMANDS: dict[str, Command] = {
+    "train": Command("tlt_core.cli.train", needs_tensorflow=True),
+    "evaluate": Command("tlt_core.cli.evaluate", needs_tensorflow=True),
+    "inference": Command("tlt_core.cli.inference", needs_tensorflow=True),
+    "prune": Command("tlt_core.cli.prune", needs_tensorflow=True),
+    "export": Command("tlt_core.cli.export", needs_tensorflow=True),
 }
 
 
-def register_table(subparsers: argparse._SubParsersAction, table: dict[str, str]) -> None:
-    """Import each command module of ``table`` and let it add its parser."""
-    for module_name in table.values():
-        # A command whose module is absent is left out of the parser; tests/test_cli.py
-        # asserts every listed module exists, so a release never lacks one.
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        importlib.import_module(module_name).register(subparsers)
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add every top-level command and every ``<network> <task>`` pair to ``subparsers``."""
+    from tlt_core.networks import NETWORKS
+
+    for command in COMMANDS.values():
+        importlib.import_module(command.module).register(subparsers)
+    for network in NETWORKS.values():
+        parser = subparsers.add_parser(network.name, help=network.title)
+        parser.set_defaults(network=network.name)
+        tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+        for task in network.tasks:
+            command = TASK_COMMANDS[task]
+            importlib.import_module(command.module).register(tasks, network)
+
+
+def needs_tensorflow(args: argparse.Namespace) -> bool:
+    """Whether the parsed command is one that imports TensorFlow."""
+    if getattr(args, "task", None) is not None:
+        return TASK_COMMANDS[args.task].needs_tensorflow
+    return COMMANDS[args.command].needs_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tlt_core.networks import NETWORKS
+
     parser = argparse.ArgumentParser(
-        prog="tlt", description="Transfer Learning Toolkit workflow: SSD detection, open edition."
+        prog="tlt",
+        description="Transfer Learning Toolkit workflow, open edition. Networks: "
+        + ", ".join(NETWORKS)
+        + " (tlt <network> <task>).",
     )
     parser.add_argument("--version", action="version", version=f"tlt {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    register_table(subparsers, COMMANDS)
+    register_commands(subparsers)
     return parser
 
 
@@ -95,16 +135,12 @@ def run_command(func, args: argparse.Namespace, prog: str = "tlt") -> int:
     return int(result or 0)
 
 
-# Commands that never touch TensorFlow; every other one imports it up front, quietly.
-LIGHT_COMMANDS = {"pipeline", "evaluate-labels"}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", False))
-    if args.command not in LIGHT_COMMANDS:
+    if needs_tensorflow(args):
         from tlt_core.tfquiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()

@@ -59,3 +59,65 @@ def add_log_file(path: str | None) -> None:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+
+
+# --- options every network task shares, declared once -----------------------------------------
+def add_spec_option(
+    parser: argparse.ArgumentParser,
+    *long_names: str,
+    required: bool = True,
+    dest: str | None = None,
+) -> None:
+    """``-e`` (TLT's long names differ per task: ``--experiment_spec_file``,
+    ``--experiment_spec``, ``--config_path``); both spellings of each long name."""
+    names = long_names or ("experiment_spec_file",)
+    flags = ["-e"]
+    for name in names:
+        flags += [f"--{name}", f"--{name.replace('_', '-')}"] if "_" in name else [f"--{name}"]
+    parser.add_argument(
+        *flags,
+        dest=dest or names[0],
+        required=required,
+        metavar="SPEC",
+        help="experiment spec file (local or s3://)",
+    )
+
+
+def add_key_option(
+    parser: argparse.ArgumentParser,
+    *,
+    required: bool,
+    help: str = "encryption key of the model files",
+) -> None:
+    """``-k/--key``."""
+    parser.add_argument("-k", "--key", required=required, default=None, help=help)
+
+
+def add_model_option(
+    parser: argparse.ArgumentParser,
+    *long_names: str,
+    required: bool = True,
+    help: str = "model file (local or s3://)",
+) -> None:
+    """``-m`` with the task's long names (``--model``, ``--pretrained_model``, ...); the
+    value is always ``args.model``."""
+    names = long_names or ("model",)
+    flags = ["-m"]
+    for name in names:
+        flags += [f"--{name}", f"--{name.replace('_', '-')}"] if "_" in name else [f"--{name}"]
+    parser.add_argument(
+        *flags, dest="model", required=required, default=None, metavar="MODEL", help=help
+    )
+
+
+def add_results_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``-r/--results_dir``."""
+    parser.add_argument(
+        "-r",
+        "--results_dir",
+        "--results-dir",
+        dest="results_dir",
+        required=True,
+        metavar="RESULTS_DIR",
+        help="folder for checkpoints and logs (local or s3://)",
+    )

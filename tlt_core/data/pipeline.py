@@ -1,4 +1,4 @@
-"""The tf.data input pipeline: KITTI directories or TFRecords -> batches for the SSD model.
+"""The tf.data input pipeline of the KITTI detectors: KITTI directories or TFRecords -> batches.
 
 ``build_dataset(experiment, training=..., batch_size=...)`` yields dicts (docs/architecture.md)::
 
@@ -22,9 +22,14 @@ Objects: classes are matched case-insensitively against ``target_class_mapping``
 classes and DontCare are dropped. Difficult objects (occlusion > 0) are dropped from
 training unless ``include_difficult_in_training``; evaluation keeps them, flagged.
 
-Training applies the SSD augmentation chain (:mod:`tlt_core.data.augment`); evaluation
-only resizes. Shuffling and augmentation are deterministic given the seed (``seed=`` or
-the spec's ``random_seed``).
+The pixels and boxes of each example go through the network's `DetectionTransform`:
+``train`` (its augmentation chain, e.g. SSD's zoom-out / crop / flip / colour jitter) for
+training, ``evaluate`` (resize and normalise only) for evaluation. Shuffling and
+augmentation are deterministic given the seed (``seed=`` or the spec's ``random_seed``).
+
+The spec (any network's) must offer ``random_seed``, ``path``, ``class_names``,
+``class_mapping``, ``include_difficult_in_training``, ``data_sources`` and
+``validation_data_sources``.
 """
 
 from __future__ import annotations
@@ -35,13 +40,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
 from tlt_core.data import kitti, tfrecord
-from tlt_core.data.augment import AugmentConfig, augment_example, model_input, resize_example
 from tlt_core.data.decode import decode_rgb
 from tlt_core.errors import DataError
 
@@ -56,6 +60,24 @@ JPEG_END = b"\xff\xd9"  # end-of-image marker
 JPEG_TAIL_BYTES = 4096  # some writers append padding after the marker
 # Serialized TFRecord examples held for shuffling (each holds an encoded image).
 TFRECORD_SHUFFLE_BUFFER = 512
+
+
+class DetectionTransform(Protocol):
+    """A network's per-example image + boxes transform (TF ops, inside ``tf.data.map``)."""
+
+    output_size: tuple[int, int]  # (H, W) of the model input
+
+    def train(
+        self, image: tf.Tensor, boxes: tf.Tensor, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """RGB uint8 ``[h, w, 3]``, pixel corners ``[N, 4]``, int64 seed ``[2]`` ->
+        ``(model input float32 [H, W, 3], boxes [M, 4] in it, kept int32 [M])`` where
+        ``kept`` indexes the input boxes that survived."""
+        ...
+
+    def evaluate(self, image: tf.Tensor, boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Resize and normalise only: ``(model input [H, W, 3], boxes [N, 4] in it)``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -138,30 +160,6 @@ def dataset_size(experiment: Any, *, training: bool, sources=None) -> int:
 
 def steps_per_epoch(num_frames: int, batch_size: int) -> int:
     return max(1, math.ceil(num_frames / batch_size))
-
-
-def augment_config(experiment: Any) -> AugmentConfig:
-    """The experiment's resolved augmentation settings as an :class:`AugmentConfig`."""
-    resolved = experiment.augmentation
-    mean_bgr = tuple(float(v) for v in experiment.image_mean_bgr)
-    height, width = experiment.input_shape[:2]
-    return AugmentConfig(
-        output_height=int(height),
-        output_width=int(width),
-        random_crop_min_scale=float(resolved.random_crop_min_scale),
-        random_crop_max_scale=float(resolved.random_crop_max_scale),
-        random_crop_min_ar=float(resolved.random_crop_min_ar),
-        random_crop_max_ar=float(resolved.random_crop_max_ar),
-        zoom_out_min_scale=float(resolved.zoom_out_min_scale),
-        zoom_out_max_scale=float(resolved.zoom_out_max_scale),
-        brightness=float(resolved.brightness),
-        contrast=float(resolved.contrast),
-        saturation=float(resolved.saturation),
-        hue=float(resolved.hue),
-        random_flip=float(resolved.random_flip),
-        fill_rgb=(mean_bgr[2], mean_bgr[1], mean_bgr[0]),
-        model_input_mean_bgr=mean_bgr,
-    )
 
 
 def check_image_file(path: str | Path) -> tuple[str, int, int]:
@@ -341,6 +339,7 @@ def build_dataset(
     *,
     training: bool,
     batch_size: int,
+    transform: DetectionTransform,
     sources: Sequence[InputSource | str] | InputSource | str | None = None,
     shuffle: bool | None = None,
     repeat: bool = False,
@@ -360,8 +359,6 @@ def build_dataset(
         raise DataError(f"batch size must be positive, got {batch_size}", field="batch_size")
     shuffle = training if shuffle is None else shuffle
     seed = int(experiment.random_seed if seed is None else seed)
-    config = augment_config(experiment)
-    mean_bgr = tuple(float(v) for v in experiment.image_mean_bgr)
     table = _class_table(experiment)
     keep_difficult = (not training) or experiment.include_difficult_in_training
 
@@ -390,13 +387,12 @@ def build_dataset(
         image = decode_rgb(record["encoded"])
         boxes, classes, difficult = _select_objects(record, table, keep_difficult)
         if training:
-            pixels, boxes, kept = augment_example(
-                image, boxes, tf.stack([tf.constant(seed, tf.int64), index]), config
+            pixels, boxes, kept = transform.train(
+                image, boxes, tf.stack([tf.constant(seed, tf.int64), index])
             )
             classes, difficult = tf.gather(classes, kept), tf.gather(difficult, kept)
         else:
-            pixels, boxes = resize_example(image, boxes, config.output_size)
-            pixels = model_input(pixels, mean_bgr)
+            pixels, boxes = transform.evaluate(image, boxes)
         if max_objects is not None:
             boxes, classes, difficult = (
                 boxes[:max_objects],
@@ -417,7 +413,7 @@ def build_dataset(
     if stats is not None:
         dataset = dataset.map(lambda e: _count(stats.delivered, e))
     n = max_objects
-    out_h, out_w = config.output_size
+    out_h, out_w = transform.output_size
     dataset = dataset.padded_batch(
         batch_size,
         padded_shapes={

@@ -1,14 +1,14 @@
 """The pixel work of the training augmentation, in OpenCV: one resampling of a window of the
 decoded image to the output size, then SSD's colour jitter, on 8-bit pixels.
 
-Plain numpy in, numpy out (no TensorFlow): :mod:`tlt_core.data.augment` decides the window
+Plain numpy in, numpy out (no TensorFlow): :mod:`tlt_core.networks.ssd.augment` decides the window
 and draws the jitter in the graph and calls :func:`render_window` through
 ``tf.numpy_function``. OpenCV releases the GIL while it works, so the input pipeline's
 parallel calls run on every core; the same work as TensorFlow ops on the float image cost
 about five times as much CPU (1.5 against 8 ms per KITTI frame on this project's 2-core
 machine; ``python -m bench --only input`` measures the whole pipeline).
 
-Conventions (the same as :func:`tlt_core.data.augment.render`): pixel centres at half
+Conventions (the same as :func:`tlt_core.networks.ssd.augment.render`): pixel centres at half
 pixels (TensorFlow's resize), a window is the canvas size, where the source image sits on
 it and whether it is mirrored; output pixels off the source image take the fill colour and
 no jitter. The resampling is bilinear with sample positions rounded to OpenCV's 1/32 pixel

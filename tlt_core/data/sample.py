@@ -6,7 +6,9 @@ Layout written under ``out_dir``::
     training/label_2/000000.txt ...   their KITTI labels
     val/image_2/<id>.png, val/label_2/<id>.txt   validation split (ids follow the training ids)
     kitti_seq_to_frames.json          training sequences -> frame ids (sequence-wise folds)
-    specs/ssd_train.txt               SSD experiment spec reading the KITTI directories
+    specs/<network>_train.txt         each network's experiment spec reading the KITTI
+                                      directories (``experiment_specs``; the stage writes
+                                      one per network of ``tlt_core.networks.NETWORKS``)
     specs/convert_random.txt          dataset-convert spec, random 2-fold split of training/
     specs/convert_sequence.txt        dataset-convert spec, 3 sequence-wise folds of training/
     sample_data.json                  manifest: parameters and per-split class counts
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,10 +81,17 @@ class SampleData:
     val_image_dir: Path
     val_label_dir: Path
     sequence_file: Path
-    experiment_spec: Path
     convert_spec_random: Path
     convert_spec_sequence: Path
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> counts
+    experiment_specs: dict[str, Path] = field(default_factory=dict)  # network -> spec file
+
+    @property
+    def experiment_spec(self) -> Path:
+        """The first network's experiment spec (the default network's, SSD, for the stage)."""
+        if not self.experiment_specs:
+            raise FileNotFoundError(f"{self.root}: no specs/<network>_train.txt written")
+        return next(iter(self.experiment_specs.values()))
 
 
 # --- shapes: each draws into a box (x, y, w, h) using relative coordinates -------------------
@@ -386,158 +395,6 @@ def render_frame(
 
 # --- specs ----------------------------------------------------------------------------------
 
-# Tuned on this data (see tests/test_train_quality.py): resnet10 at 160x160 learns it from
-# scratch in ~22 epochs of 480 images. Objects are 0.13-0.41 of the (resized) image side
-# (sqrt of box area), so the scales start at 0.18, not SSD's 0.05-0.1, which matched only
-# 20 % of the pedestrians at IoU 0.5; after the square resize pedestrians are about 0.27
-# wide/high and cars 1.5, hence the 1/3 and 1/4 boxes. Zoom-out is capped at 1.5x and crops
-# keep >= 0.6 of the side: SSD's 4x zoom-out shrinks these objects below the first layer's
-# anchors at this input size.
-EXPERIMENT_DEFAULTS: dict[str, object] = {
-    "random_seed": 42,
-    "arch": "resnet",
-    "nlayers": 10,
-    "output_width": 160,
-    "output_height": 160,
-    "batch_size": 16,
-    "num_epochs": 22,
-    "validation_period": 2,
-    "min_learning_rate": "1e-4",
-    "max_learning_rate": "2e-2",
-    "scales": "[0.18, 0.25, 0.33, 0.45, 0.6, 0.75, 0.9]",
-    "aspect_ratios": (
-        "[[1.0, 2.0, 0.5, 1.0/3.0, 0.25], [1.0, 2.0, 0.5, 1.0/3.0, 0.25], "
-        "[1.0, 2.0, 0.5, 1.0/3.0, 0.25], [1.0, 2.0, 0.5, 1.0/3.0], [1.0, 2.0, 0.5], "
-        "[1.0, 2.0, 0.5]]"
-    ),
-    "confidence_threshold": 0.01,
-    "soft_start": 0.1,
-    "annealing": 0.8,
-    # TLT's sample regulariser. Trained from scratch on this data NO_REG does better (the
-    # L1 term of 3e-5 is larger than the detection loss); the quality run uses NO_REG.
-    "regularizer_type": "L1",
-    "regularizer_weight": "3e-5",
-    "ap_mode": "SAMPLE",
-    "random_crop_min_scale": 0.6,
-    "random_crop_max_scale": 1.0,
-    "zoom_out_min_scale": 1.0,
-    "zoom_out_max_scale": 1.5,
-}
-
-_EXPERIMENT_TEMPLATE = """\
-random_seed: {random_seed}
-ssd_config {{
-  aspect_ratios: "{aspect_ratios}"
-  scales: "{scales}"
-  two_boxes_for_ar1: true
-  clip_boxes: false
-  variances: "[0.1, 0.1, 0.2, 0.2]"
-  arch: "{arch}"
-  nlayers: {nlayers}
-  freeze_bn: false
-}}
-training_config {{
-  batch_size_per_gpu: {batch_size}
-  num_epochs: {num_epochs}
-  enable_qat: false
-  learning_rate {{
-    soft_start_annealing_schedule {{
-      min_learning_rate: {min_learning_rate}
-      max_learning_rate: {max_learning_rate}
-      soft_start: {soft_start}
-      annealing: {annealing}
-    }}
-  }}
-  regularizer {{
-    type: {regularizer_type}
-    weight: {regularizer_weight}
-  }}
-}}
-eval_config {{
-  validation_period_during_training: {validation_period}
-  average_precision_mode: {ap_mode}
-  batch_size: {batch_size}
-  matching_iou_threshold: 0.5
-}}
-nms_config {{
-  confidence_threshold: {confidence_threshold}
-  clustering_iou_threshold: 0.6
-  top_k: 200
-}}
-augmentation_config {{
-  output_width: {output_width}
-  output_height: {output_height}
-  output_channel: 3
-  random_crop_min_scale: {random_crop_min_scale}
-  random_crop_max_scale: {random_crop_max_scale}
-  zoom_out_min_scale: {zoom_out_min_scale}
-  zoom_out_max_scale: {zoom_out_max_scale}
-  image_mean {{
-    key: 'b'
-    value: 103.9
-  }}
-  image_mean {{
-    key: 'g'
-    value: 116.8
-  }}
-  image_mean {{
-    key: 'r'
-    value: 123.7
-  }}
-}}
-dataset_config {{
-  data_sources: {{
-    label_directory_path: "{train_labels}"
-    image_directory_path: "{train_images}"
-  }}
-  include_difficult_in_training: true
-  target_class_mapping {{
-    key: "car"
-    value: "car"
-  }}
-  target_class_mapping {{
-    key: "pedestrian"
-    value: "pedestrian"
-  }}
-  target_class_mapping {{
-    key: "cyclist"
-    value: "cyclist"
-  }}
-  target_class_mapping {{
-    key: "van"
-    value: "car"
-  }}
-  target_class_mapping {{
-    key: "person_sitting"
-    value: "pedestrian"
-  }}
-  validation_data_sources: {{
-    label_directory_path: "{val_labels}"
-    image_directory_path: "{val_images}"
-  }}
-}}
-"""
-
-
-def sample_experiment_spec(data_dir: str | Path, **overrides: object) -> str:
-    """The SSD experiment spec text for a dataset generated under ``data_dir``.
-
-    ``overrides`` replace entries of :data:`EXPERIMENT_DEFAULTS` (e.g. ``num_epochs=2``,
-    ``output_width=128``); an unknown name raises ``TypeError``.
-    """
-    unknown = set(overrides) - set(EXPERIMENT_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown sample spec setting(s): {', '.join(sorted(unknown))}")
-    root = Path(data_dir).resolve()
-    values = {**EXPERIMENT_DEFAULTS, **overrides}
-    return _EXPERIMENT_TEMPLATE.format(
-        **values,
-        train_images=root / "training" / "image_2",
-        train_labels=root / "training" / "label_2",
-        val_images=root / "val" / "image_2",
-        val_labels=root / "val" / "label_2",
-    )
-
 
 def sample_convert_spec(data_dir: str | Path, partition_mode: str = "random") -> str:
     """A dataset-convert spec for the ``training`` split of ``data_dir``."""
@@ -594,6 +451,7 @@ def generate_sample_data(
     width: int | None = None,
     height: int | None = None,
     spec_root: str | Path | None = None,
+    experiment_specs: Mapping[str, Callable[[Path], str]] | None = None,
 ) -> SampleData:
     """Write the dataset described in the module docstring into ``out_dir``.
 
@@ -601,7 +459,9 @@ def generate_sample_data(
     pixels wide, aspect 0.6-0.8). Frame ``i`` depends only on ``seed`` and ``i``. Files are
     written directly: callers wanting an all-or-nothing result (the stage) write into a
     temporary directory and rename it, passing the final directory as ``spec_root`` (the
-    path the spec files name; default ``out_dir``).
+    path the spec files name; default ``out_dir``). ``experiment_specs``: network name ->
+    a function of the dataset root giving that network's spec text, written as
+    ``specs/<network>_train.txt``.
     """
     root = Path(out_dir)
     final_root = Path(spec_root) if spec_root is not None else root
@@ -633,7 +493,8 @@ def generate_sample_data(
     )
     specs = root / "specs"
     specs.mkdir(exist_ok=True)
-    (specs / "ssd_train.txt").write_text(sample_experiment_spec(final_root))
+    for name, make_spec in (experiment_specs or {}).items():
+        (specs / f"{name}{EXPERIMENT_SPEC_SUFFIX}").write_text(make_spec(final_root))
     (specs / "convert_random.txt").write_text(sample_convert_spec(final_root, "random"))
     (specs / "convert_sequence.txt").write_text(sample_convert_spec(final_root, "sequence"))
     manifest = {
@@ -644,9 +505,23 @@ def generate_sample_data(
         "width": width,
         "height": height,
         "class_counts": counts,
+        "experiment_specs": list(experiment_specs or {}),
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return sample_paths(root, counts)
+
+
+EXPERIMENT_SPEC_SUFFIX = "_train.txt"
+
+
+def _spec_names(root: Path) -> list[str]:
+    """The networks whose experiment specs the dataset holds, in the order written (the
+    manifest lists them)."""
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return []
+    return [str(name) for name in manifest.get("experiment_specs", [])]
 
 
 def sample_paths(root: str | Path, class_counts: dict | None = None) -> SampleData:
@@ -660,7 +535,9 @@ def sample_paths(root: str | Path, class_counts: dict | None = None) -> SampleDa
         val_image_dir=root / "val" / "image_2",
         val_label_dir=root / "val" / "label_2",
         sequence_file=root / SEQUENCE_FILE,
-        experiment_spec=specs / "ssd_train.txt",
+        experiment_specs={
+            name: specs / f"{name}{EXPERIMENT_SPEC_SUFFIX}" for name in _spec_names(root)
+        },
         convert_spec_random=specs / "convert_random.txt",
         convert_spec_sequence=specs / "convert_sequence.txt",
         class_counts=dict(class_counts or {}),

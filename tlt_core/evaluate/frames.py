@@ -59,11 +59,17 @@ def frame_outcome(detections, ground_truth, matched: np.ndarray) -> tuple[int, i
     return tp, fp, misses
 
 
+def _is_detections(prediction) -> bool:
+    return all(hasattr(prediction, name) for name in ("boxes", "classes", "scores"))
+
+
 class FrameSelector:
     """Keeps the ``count`` worst and best frames of an evaluation as batches go by.
 
-    ``add`` takes one batch as ``collect_detections`` sees it: model input images (BGR
-    minus ``mean_bgr``), detections and ground truth in input pixels, frame ids.
+    ``add`` is ``evaluate.collect.collect_predictions``'s ``on_batch`` hook: model input
+    images (BGR minus ``mean_bgr``), the network's predictions and truths, frame ids. It
+    draws detectors' frames (``boxes.nms.Detections`` against ``evaluate.ap.GroundTruth``,
+    in input pixels) and ignores a batch whose predictions are not detections.
     """
 
     def __init__(
@@ -90,7 +96,7 @@ class FrameSelector:
     ) -> None:
         from tlt_core.evaluate.ap import match_detections
 
-        if self.count <= 0:
+        if self.count <= 0 or not all(_is_detections(d) for d in detections):
             return
         shown = [self._above_threshold(d) for d in detections]
         matches = match_detections(shown, ground_truths, len(self.class_names), self.iou_threshold)

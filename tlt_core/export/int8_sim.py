@@ -117,45 +117,40 @@ def _toposort(model):
 def simulated_map(
     model,
     scales: Mapping[str, float],
-    experiment,
+    network,
+    spec,
     *,
     sources=None,
     batch_size: int | None = None,
     agreement_threshold: float = 0.3,
 ) -> dict[str, float]:
-    """How much INT8 costs: mAPs of the exported ``model`` in FP32 and INT8-simulated.
+    """How much INT8 costs: the primary metric (SSD: mAP) of the exported ``model`` in FP32
+    and INT8-simulated.
 
-    Both run through the ONNX Runtime runner and the shared decode, NMS and AP code on the
-    spec's validation data. ``fp32`` and ``int8`` are the mAPs against the ground truth;
-    ``int8_vs_fp32`` is the mAP of the INT8 detections against the FP32 detections scoring
-    at least ``agreement_threshold`` taken as ground truth (1.0 = INT8 finds what FP32 finds),
-    which measures the quantisation alone, also for a model that is still weak.
+    Both run through the ONNX Runtime runner and the network's post-processing and metric
+    on the spec's validation data. ``fp32`` and ``int8`` are the metric against the ground
+    truth; ``int8_vs_fp32`` (where the network defines `prediction_agreement`; SSD: the mAP
+    of the INT8 detections against the FP32 detections scoring at least
+    ``agreement_threshold`` taken as ground truth, 1.0 = INT8 finds what FP32 finds)
+    measures the quantisation alone, also for a model that is still weak.
     """
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.evaluate.ap import GroundTruth, compute_ap
+    from tlt_core.evaluate.collect import collect_predictions, score
     from tlt_core.export.runners import OnnxRunner
-    from tlt_core.train.validation import collect_detections, score
 
-    height, width = experiment.input_shape[0], experiment.input_shape[1]
     result: dict[str, float] = {}
     collected = {}
     for name, graph in (("fp32", model), ("int8", quantize_simulation(model, scales))):
         runner = OnnxRunner(graph)
-        anchors = generate_anchors(experiment.anchors, runner.feature_map_sizes, (height, width))
-        collected[name] = collect_detections(
-            runner, experiment, anchors=anchors, sources=sources, batch_size=batch_size
+        collected[name] = collect_predictions(
+            network, spec, runner, sources=sources, batch_size=batch_size
         )
-        result[name] = float(score(collected[name], experiment).mAP)
-    pseudo = []
-    for det in collected["fp32"].detections:
-        keep = det.scores >= agreement_threshold
-        pseudo.append(
-            GroundTruth(det.boxes[keep], det.classes[keep], np.zeros(int(keep.sum()), bool))
-        )
-    if sum(len(g) for g in pseudo):
-        agreement = compute_ap(
-            collected["int8"].detections, pseudo, experiment.class_names, iou_threshold=0.5
-        )
-        present = [n for n in agreement.class_names if agreement.num_ground_truth[n] > 0]
-        result["int8_vs_fp32"] = float(np.mean([agreement.per_class_ap[n] for n in present]))
+        result[name] = float(score(network, spec, collected[name]).value)
+    agreement = network.prediction_agreement(
+        spec,
+        collected["int8"].predictions,
+        collected["fp32"].predictions,
+        threshold=agreement_threshold,
+    )
+    if agreement is not None:
+        result["int8_vs_fp32"] = float(agreement)
     return result

@@ -1,18 +1,19 @@
-"""Keras SSD -> ONNX: the raw network (tf2onnx) plus the post-processing graph.
+"""Keras model -> ONNX: the raw network (tf2onnx) plus the network's post-processing graph.
 
 The exported graph:
 
-- input ``Input`` float32 [batch, 3, H, W] (NCHW, dynamic batch): BGR pixels minus the
-  training image mean, i.e. exactly what the model was trained on, transposed to NCHW.
-  The mean is *not* in the graph: DeepStream applies it with ``offsets=`` (as TLT's SSD
-  models did), and calibration sees the same tensor TensorRT will.
-- the raw network outputs ``conf`` (logits [B, A, C+1]) and ``loc`` ([B, A, 4]) stay as
-  named intermediate tensors; ``scores`` (softmax of ``conf``) too, which is what the
-  runners read for evaluation;
-- outputs: see :mod:`tlt_core.export.postprocess` (``num_detections``,
-  ``detection_boxes``, ``detection_scores``, ``detection_classes``).
+- input ``Input`` float32 [batch, C, H, W] (NCHW, dynamic batch): exactly what the model was
+  trained on (SSD: BGR pixels minus the training image mean), transposed to NCHW. The
+  normalisation is *not* in the graph: DeepStream applies it (``offsets=``), and calibration
+  sees the same tensor TensorRT will.
+- the raw network outputs (named as the Keras model names them; SSD ``conf``, ``loc``)
+  stay as named intermediate tensors, and so do the network's ``raw_output_names`` that the
+  runners read for evaluation (SSD: ``pp_scores``, ``loc``);
+- outputs: the network's post-processing (``Network.onnx_postprocess``; SSD's decode + NMS
+  in ``tlt_core.networks.ssd.onnx_postprocess``), or the raw outputs themselves.
 
-Metadata (``metadata_props``): class names, input shape, image mean, NMS settings, the
+Metadata (``metadata_props``): network, class names, input shape, raw and final output
+names, the network's own keys (SSD: image mean, NMS settings, anchors), the
 post-processing variant and the SHA-256 of the spec text.
 """
 
@@ -26,33 +27,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tlt_core.errors import ExportError, located
-from tlt_core.export.postprocess import (
-    CONF_INPUT,
-    LOC_INPUT,
-    NMS_ONNX,
-    PostprocessConfig,
-    build_postprocess_graph,
-)
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "Input"
-SCORES_TENSOR = "pp_scores"  # softmax(conf) inside the exported graph
 DEFAULT_OPSET = 17
 METADATA_PREFIX = "tlt."
 
 
 @dataclass(frozen=True)
 class ExportedModel:
-    network: Any  # onnx.ModelProto: Input -> conf, loc (what calibration runs)
-    full: Any  # onnx.ModelProto: Input -> detections
+    network: Any  # onnx.ModelProto: Input -> the Keras model's outputs (what calibration runs)
+    full: Any  # onnx.ModelProto: Input -> the network's post-processed outputs
 
 
 def keras_to_onnx(model, opset: int = DEFAULT_OPSET):
-    """The raw network as ONNX: NCHW input ``Input`` [batch, 3, H, W] -> ``conf``, ``loc``."""
+    """The raw network as ONNX: NCHW input ``Input`` [batch, C, H, W] -> the model's outputs,
+    named as the model names them (the keys of its output dict: SSD ``conf``, ``loc``)."""
     import tensorflow as tf
     import tf2onnx
 
@@ -65,7 +57,11 @@ def keras_to_onnx(model, opset: int = DEFAULT_OPSET):
     )
     def nchw_model(images):
         outputs = model(tf.transpose(images, [0, 2, 3, 1]), training=False)
-        return {CONF_INPUT: outputs[CONF_INPUT], LOC_INPUT: outputs[LOC_INPUT]}
+        if not isinstance(outputs, dict):
+            outputs = dict(zip(output_names, tf.nest.flatten(outputs), strict=True))
+        return dict(outputs)
+
+    output_names = _output_names(model)
 
     try:
         proto, _ = tf2onnx.convert.from_function(
@@ -74,8 +70,8 @@ def keras_to_onnx(model, opset: int = DEFAULT_OPSET):
     except Exception as error:  # tf2onnx raises plain exceptions for unsupported ops
         raise ExportError(f"ONNX conversion failed: {type(error).__name__}: {error}") from error
     names = [o.name for o in proto.graph.output]
-    if sorted(names) != sorted([CONF_INPUT, LOC_INPUT]):
-        raise ExportError(f"ONNX conversion gave outputs {names}, expected conf and loc")
+    if sorted(names) != sorted(output_names):
+        raise ExportError(f"ONNX conversion gave outputs {names}, expected {output_names}")
     return named_batch_dim(without_colons(proto))
 
 
@@ -104,6 +100,13 @@ def named_batch_dim(model):
     return model
 
 
+def _output_names(model) -> list[str]:
+    output = model.output
+    if isinstance(output, dict):
+        return list(output)
+    return list(model.output_names)
+
+
 def without_colons(model):
     """Rename tensors ``a/b:0`` to ``a/b_0`` (in place; returns ``model``).
 
@@ -128,45 +131,6 @@ def without_colons(model):
     for info in (*graph.initializer, *graph.input, *graph.output, *graph.value_info):
         info.name = mapping.get(info.name, info.name)
     return model
-
-
-def attach_postprocess(network, cfg: PostprocessConfig, variant: str = NMS_ONNX):
-    """Append the post-processing graph to ``network`` (its ``conf``/``loc`` feed it).
-
-    The two graphs share exactly the tensor names ``conf`` and ``loc`` (every
-    post-processing name starts with ``pp_`` or is an output name), so merging is appending
-    nodes and initializers and replacing the outputs; ``onnx.compose`` would do the same but
-    runs the ONNX checker, which rejects the TensorRT plugin node of the EfficientNMS
-    variant. The stock-operator variant is checked here instead.
-    """
-    import onnx
-
-    opset = next(
-        (o.version for o in network.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET
-    )
-    post = build_postprocess_graph(cfg, variant, opset=opset, ir_version=network.ir_version)
-    clash = (
-        {n for node in network.graph.node for n in node.output}
-        | {i.name for i in network.graph.initializer}
-    ) & (
-        {n for node in post.graph.node for n in node.output}
-        | {i.name for i in post.graph.initializer}
-    )
-    if clash:
-        raise ExportError(f"network and post-processing share tensor names: {sorted(clash)[:3]}")
-    merged = onnx.ModelProto()
-    merged.CopyFrom(network)
-    graph = merged.graph
-    graph.node.extend(post.graph.node)
-    graph.initializer.extend(post.graph.initializer)
-    graph.value_info.extend(network.graph.output)  # conf/loc keep their shapes and types
-    del graph.output[:]
-    graph.output.extend(post.graph.output)
-    graph.name = "ssd_export"
-    merged.producer_name = "tlt_core.export"
-    if variant == NMS_ONNX:
-        onnx.checker.check_model(merged)
-    return merged
 
 
 def spec_hash(spec_text: str) -> str:
@@ -200,68 +164,77 @@ def get_metadata(model) -> dict[str, Any]:
 
 def export_model(
     model,
+    network,
+    spec,
     *,
-    anchors: np.ndarray,
-    variances,
-    nms,
-    class_names,
-    image_mean_bgr,
-    spec_text: str = "",
-    variant: str = NMS_ONNX,
+    variant: str,
     opset: int = DEFAULT_OPSET,
 ) -> ExportedModel:
-    """Convert ``model`` and append post-processing; ``nms`` has the nms_config fields."""
-    from tlt_core.models.ssd import ssd_feature_map_sizes
-
-    network = keras_to_onnx(model, opset)
-    conf_dim = _conf_channels(network)
-    if conf_dim != len(class_names) + 1:
-        raise ExportError(
-            located(
-                f"the model outputs {conf_dim} classes (with background), the "
-                f"spec has {len(class_names)} + background",
-                field="dataset_config.target_class_mapping",
-            )
-        )
-    cfg = PostprocessConfig(
-        anchors=np.asarray(anchors, np.float32),
-        variances=tuple(float(v) for v in variances),
-        num_classes=conf_dim,
-        confidence_threshold=float(nms.confidence_threshold),
-        iou_threshold=float(nms.clustering_iou_threshold),
-        top_k=int(nms.top_k),
-    )
-    if cfg.num_anchors != _anchor_count(network):
-        raise ExportError(
-            f"{cfg.num_anchors} anchors for a model with {_anchor_count(network)} box predictions"
-        )
-    full = attach_postprocess(network, cfg, variant)
+    """Convert ``model`` (a ``network`` model for ``spec``) and append the network's
+    post-processing graph (``network.onnx_postprocess``); both carry the metadata."""
+    raw = keras_to_onnx(model, opset)
+    full = network.onnx_postprocess(spec, raw, model, variant=variant)
     height, width, channels = (int(v) for v in model.inputs[0].shape[1:])
     meta = {
-        "network": "ssd",
-        "class_names": list(class_names),
-        "num_classes": len(class_names),
-        "feature_map_sizes": [list(v) for v in ssd_feature_map_sizes(model)],
+        "network": network.name,
+        "class_names": list(spec.class_names),
+        "num_classes": len(spec.class_names),
+        **network.describe_model(model),
         "input_shape_chw": [channels, height, width],
         "input_name": INPUT_NAME,
-        "input_format": "BGR minus image_mean, NCHW float32",
-        "image_mean_bgr": [float(v) for v in image_mean_bgr],
-        "nms": {
-            "confidence_threshold": cfg.confidence_threshold,
-            "clustering_iou_threshold": cfg.iou_threshold,
-            "top_k": cfg.top_k,
-        },
-        "variances": list(cfg.variances),
-        "num_anchors": cfg.num_anchors,
+        "network_outputs": [o.name for o in raw.graph.output],
+        "raw_outputs": list(network.raw_output_names),
+        "outputs": [o.name for o in full.graph.output],
+        **network.export_metadata(spec, model, variant=variant),
         "postprocess": variant,
-        "spec_sha256": spec_hash(spec_text),
+        "spec_sha256": spec_hash(spec.text),
     }
-    set_metadata(network, meta)
+    set_metadata(raw, meta)
     set_metadata(full, meta)
-    return ExportedModel(network=network, full=full)
+    return ExportedModel(network=raw, full=full)
 
 
-def _output_dims(model, name: str) -> list[int | str]:
+def append_graph(network, post, *, name: str, check: bool = True):
+    """``network`` with the nodes and initializers of ``post`` appended and ``post``'s
+    outputs as the outputs (the tensors they share are named the same in both).
+
+    ``onnx.compose`` would do the same but always runs the ONNX checker, which rejects
+    TensorRT plugin nodes; ``check`` runs it here when the graph has none.
+    """
+    import onnx
+
+    clash = (
+        {n for node in network.graph.node for n in node.output}
+        | {i.name for i in network.graph.initializer}
+    ) & (
+        {n for node in post.graph.node for n in node.output}
+        | {i.name for i in post.graph.initializer}
+    )
+    if clash:
+        raise ExportError(f"network and post-processing share tensor names: {sorted(clash)[:3]}")
+    merged = onnx.ModelProto()
+    merged.CopyFrom(network)
+    graph = merged.graph
+    graph.node.extend(post.graph.node)
+    graph.initializer.extend(post.graph.initializer)
+    graph.value_info.extend(network.graph.output)  # raw outputs keep their shapes and types
+    del graph.output[:]
+    graph.output.extend(post.graph.output)
+    graph.name = name
+    merged.producer_name = "tlt_core.export"
+    if check:
+        onnx.checker.check_model(merged)
+    return merged
+
+
+def opset_of(model) -> int:
+    return next(
+        (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET
+    )
+
+
+def output_dims(model, name: str) -> list[int | str]:
+    """Dims of graph output ``name`` (ints, or the symbolic names of dynamic ones)."""
     for out in model.graph.output:
         if out.name == name:
             return [
@@ -269,16 +242,6 @@ def _output_dims(model, name: str) -> list[int | str]:
                 for d in out.type.tensor_type.shape.dim
             ]
     return []
-
-
-def _conf_channels(network) -> int:
-    dims = _output_dims(network, CONF_INPUT)
-    return int(dims[-1]) if dims and isinstance(dims[-1], int) else 0
-
-
-def _anchor_count(network) -> int:
-    dims = _output_dims(network, LOC_INPUT)
-    return int(dims[1]) if len(dims) == 3 and isinstance(dims[1], int) else -1
 
 
 def model_bytes(model) -> bytes:

@@ -1,11 +1,11 @@
 """ModelRunners for exported models: ONNX Runtime (``.onnx``, ``.etlt``), TensorRT (``.engine``).
 
-They implement ``tlt_core.inference_runner.ModelRunner``: ``predict(images [B,H,W,3] BGR
-minus mean) -> (conf_probs [B,A,C+1], loc [B,A,4])``, read from the exported graph's inner
-tensors ``pp_scores`` (softmax) and ``loc``, so evaluation and inference apply the shared
-decode + NMS exactly as for a ``.tlt``. ``detect(images)`` returns the graph's own
-post-processed outputs (``num_detections``, ``detection_boxes``, ``detection_scores``,
-``detection_classes``).
+They implement ``tlt_core.inference_runner.ModelRunner``: ``predict(images [B,H,W,C]) ->
+raw`` reads the tensors the export metadata lists as ``raw_outputs`` (the network's
+``raw_output_names``; SSD: ``pp_scores`` = softmax(conf) and ``loc``), so evaluation and
+inference apply the network's post-processing exactly as for a ``.tlt``. ``detect(images)``
+returns the graph's own outputs (SSD: ``num_detections``, ``detection_boxes``,
+``detection_scores``, ``detection_classes``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,19 @@ from typing import Any
 import numpy as np
 
 from tlt_core.errors import EngineBuildError, ModelFileError
-from tlt_core.export.onnx import SCORES_TENSOR, get_metadata, ort_session, read_model
-from tlt_core.export.postprocess import LOC_INPUT, OUTPUT_NAMES
+from tlt_core.export.onnx import get_metadata, ort_session, read_model
 
-RAW_OUTPUTS = (SCORES_TENSOR, LOC_INPUT)
+# Exports written before the metadata named their tensors were all SSD's.
+LEGACY_RAW_OUTPUTS = ("pp_scores", "loc")
+LEGACY_OUTPUTS = ("num_detections", "detection_boxes", "detection_scores", "detection_classes")
+
+
+def raw_output_names(metadata: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(metadata.get("raw_outputs") or LEGACY_RAW_OUTPUTS)
+
+
+def output_names(metadata: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(metadata.get("outputs") or LEGACY_OUTPUTS)
 
 
 def _nchw(images: np.ndarray) -> np.ndarray:
@@ -40,40 +49,38 @@ class OnnxRunner:
         self.metadata = get_metadata(model)
         channels, height, width = self.metadata.get("input_shape_chw") or _input_chw(model)
         self.input_shape = (int(height), int(width), int(channels))
-        self.num_classes, self.feature_map_sizes = _model_layout(self.metadata)
+        self.num_classes = _num_classes(self.metadata)
+        self.raw_outputs = raw_output_names(self.metadata)
+        self.outputs = tuple(o.name for o in model.graph.output)
         exposed = onnx.ModelProto()
         exposed.CopyFrom(model)
         present = {o.name for o in exposed.graph.output}
-        for name in RAW_OUTPUTS:
+        for name in self.raw_outputs:
             if name not in present:
                 exposed.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
         self.session = ort_session(exposed, providers)
         self.input_name = self.session.get_inputs()[0].name
 
     @classmethod
-    def from_file(cls, path: str | Path, key: str | None) -> OnnxRunner:
+    def from_file(cls, path: str | Path, key: str | None, network: Any = None) -> OnnxRunner:
         return cls(read_model(path, key))
 
-    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs, loc = self.session.run(list(RAW_OUTPUTS), {self.input_name: _nchw(images)})
-        return probs, loc
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self.session.run(list(self.raw_outputs), {self.input_name: _nchw(images)}))
 
     def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        values = self.session.run(list(OUTPUT_NAMES), {self.input_name: _nchw(images)})
-        return dict(zip(OUTPUT_NAMES, values, strict=True))
+        values = self.session.run(list(self.outputs), {self.input_name: _nchw(images)})
+        return dict(zip(self.outputs, values, strict=True))
 
 
-def _model_layout(
-    metadata: dict[str, Any], source: str = "model"
-) -> tuple[int, list[tuple[int, int]]]:
-    """``(num_classes, feature_map_sizes)`` from the export metadata."""
+def _num_classes(metadata: dict[str, Any], source: str = "model") -> int:
+    """The class count of the export metadata (ModelFileError for a foreign graph)."""
     try:
-        sizes = [(int(h), int(w)) for h, w in metadata["feature_map_sizes"]]
-        return int(metadata["num_classes"]), sizes
+        return int(metadata["num_classes"])
     except (KeyError, TypeError, ValueError):
         raise ModelFileError(
-            f"{source}: no tlt export metadata (num_classes, "
-            "feature_map_sizes): not exported by `tlt ssd export`"
+            f"{source}: no tlt export metadata (num_classes): not exported by "
+            "`tlt <network> export`"
         ) from None
 
 
@@ -97,7 +104,9 @@ class TensorRTRunner:
         from tlt_core.export.tensorrt import import_tensorrt
 
         self.metadata = metadata
-        self.num_classes, self.feature_map_sizes = _model_layout(metadata, source)
+        self.num_classes = _num_classes(metadata, source)
+        self.raw_outputs = raw_output_names(metadata)
+        self.final_outputs = output_names(metadata)
 
         trt = import_tensorrt()
         self._cudart = _import_cudart()
@@ -114,11 +123,11 @@ class TensorRTRunner:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
-        missing = [n for n in RAW_OUTPUTS if n not in self.outputs]
+        missing = [n for n in self.raw_outputs if n not in self.outputs]
         if missing:
             raise ModelFileError(
                 f"{source}: engine lacks output {missing[0]!r}; build it with "
-                "`tlt ssd export --engine_file` to evaluate it"
+                "`tlt <network> export --engine_file` to evaluate it"
             )
         shape = list(self.engine.get_tensor_shape(self.inputs[0]))
         self.input_shape = (int(shape[2]), int(shape[3]), int(shape[1]))
@@ -126,7 +135,9 @@ class TensorRTRunner:
         self.max_batch_size = int(profile_max[0])
 
     @classmethod
-    def from_file(cls, path: str | Path, key: str | None = None) -> TensorRTRunner:
+    def from_file(
+        cls, path: str | Path, key: str | None = None, network: Any = None
+    ) -> TensorRTRunner:
         """Load ``path`` and the model metadata from the JSON written beside it."""
         from tlt_core.export.tensorrt import engine_info
 
@@ -179,12 +190,12 @@ class TensorRTRunner:
             cudart.cudaStreamDestroy(stream)
         return [host[name] for name in names]
 
-    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs, loc = self._run(images, RAW_OUTPUTS)
-        return probs.astype(np.float32), loc.astype(np.float32)
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(v.astype(np.float32) for v in self._run(images, self.raw_outputs))
 
     def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(OUTPUT_NAMES, self._run(images, OUTPUT_NAMES), strict=True))
+        names = self.final_outputs
+        return dict(zip(names, self._run(images, names), strict=True))
 
 
 def _import_cudart():

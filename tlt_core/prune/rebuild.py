@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tlt_core.prune.graph import ROLE_CHANNELWISE, ROLE_PRODUCER, LayerChannels
-from tlt_core.prune.pruner import PrunePlan
+from tlt_core.prune.plan import PrunePlan
 
 
 def pruned_config(model, plan: PrunePlan) -> dict:

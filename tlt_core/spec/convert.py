@@ -11,13 +11,14 @@ root) and the partition rules checked:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlt_core.errors import SpecError
 from tlt_core.spec import dataset_convert_pb2 as pb
+from tlt_core.spec.check import resolve_path
 from tlt_core.spec.locate import SpecLocator
-from tlt_core.spec.resolve import resolve_path
 from tlt_core.spec.textparse import parse_message, read_spec_text, shortest_float32
 
 PARTITION_MODES = ("random", "sequence")
@@ -40,6 +41,31 @@ class ConvertSpec:
     val_split: float | None  # percent, random mode only
     num_shards: int
     image_directory_path: Path | None  # the top-level field, if given
+
+    def with_root(self, root: str | Path) -> ConvertSpec:
+        """The same spec reading the dataset at ``root`` (a downloaded or mounted copy):
+        the folders under the old root move with it; ``image_directory_path``, when given,
+        becomes ``root`` too."""
+        root = Path(root)
+
+        def moved(path: Path | None) -> Path | None:
+            if path is None:
+                return None
+            try:
+                return root / Path(path).relative_to(self.root_directory)
+            except ValueError:  # an absolute folder outside the root stays where it is
+                return path
+
+        return dataclasses.replace(
+            self,
+            root_directory=root,
+            image_dir=moved(self.image_dir),
+            label_dir=moved(self.label_dir),
+            point_clouds_dir=moved(self.point_clouds_dir),
+            calibrations_dir=moved(self.calibrations_dir),
+            sequence_to_frames_file=moved(self.sequence_to_frames_file),
+            image_directory_path=root if self.image_directory_path is not None else None,
+        )
 
 
 def load_convert_spec(path: str | Path) -> ConvertSpec:

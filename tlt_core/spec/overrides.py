@@ -1,33 +1,15 @@
-"""Rewriting an experiment message: dotted-path overrides and absolute paths."""
+"""Rewriting a spec message (any network's): dotted-path overrides."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from tlt_core.errors import SpecError
-from tlt_core.spec import ssd_experiment_pb2 as pb
 from tlt_core.spec.listexpr import format_list
-from tlt_core.spec.resolve import resolve_path
-from tlt_core.spec.views import DataSource
-
-# String fields of ssd_config holding a bracketed list: a Python list given for one is
-# written with `format_list`.
-LIST_FIELDS = ("aspect_ratios", "aspect_ratios_global", "scales", "steps", "offsets", "variances")
-
-
-def absolutize_paths(proto: pb.Experiment, base_dir: Path) -> None:
-    dc = proto.dataset_config
-    for source in [*dc.data_sources, *dc.validation_data_sources]:
-        for name in ("label_directory_path", "image_directory_path", "tfrecords_path"):
-            setattr(source, name, resolve_path(getattr(source, name), base_dir) or "")
-    tc = proto.training_config
-    for name in ("pretrain_model_path", "resume_model_path", "pruned_model_path"):
-        if getattr(tc, name):
-            setattr(tc, name, resolve_path(getattr(tc, name), base_dir))
 
 
 def _is_repeated(descriptor: FieldDescriptor) -> bool:
@@ -71,7 +53,7 @@ def _set_field(message: Message, name: str, value: Any, source: str, dotted: str
                     else getattr(message, name)
                 )
                 child.SetInParent()
-                if isinstance(item, DataSource):
+                if dataclasses.is_dataclass(item) and not isinstance(item, type):
                     item = {k: v for k, v in vars(item).items() if v is not None}
                 for key, sub_value in dict(item).items():
                     _set_field(child, key, sub_value, source, f"{dotted}.{key}")
@@ -81,7 +63,8 @@ def _set_field(message: Message, name: str, value: Any, source: str, dotted: str
             container.extend(value)
         elif descriptor.enum_type is not None and isinstance(value, str):
             setattr(message, name, descriptor.enum_type.values_by_name[value].number)
-        elif name in LIST_FIELDS and not isinstance(value, str):
+        elif descriptor.type == FieldDescriptor.TYPE_STRING and isinstance(value, list | tuple):
+            # A string field holding a bracketed list (ssd_config.scales, ...).
             setattr(message, name, format_list(value))
         else:
             setattr(message, name, value)

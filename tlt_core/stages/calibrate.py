@@ -1,6 +1,7 @@
 """Stage: INT8 calibration cache for an exported model, computed on the CPU.
 
-Runs the raw network part of the exported graph (``Input`` -> ``conf``, ``loc``) in ONNX
+Runs the raw network part of the exported graph (``Input`` -> the Keras model's outputs,
+SSD: ``conf``, ``loc``) in ONNX
 Runtime over ``batches x batch_size`` preprocessed images and writes TensorRT's
 EntropyCalibration2 cache (see ``tlt_core.export.calibrate`` and ``cache``).
 """
@@ -49,17 +50,18 @@ def calibration_images(image_dir: str | Path, count: int) -> list[Path]:
     return images[:count]
 
 
-def preprocess_nchw(paths: list[Path], experiment) -> np.ndarray:
-    """Images preprocessed as for evaluation (resize, BGR minus mean), as NCHW float32."""
-    # The inference stage owns single-image preprocessing (the evaluation pipeline's
-    # resize + BGR - mean for files without labels); reuse it rather than copy it.
+def preprocess_nchw(paths: list[Path], network, spec) -> np.ndarray:
+    """Images preprocessed as for evaluation (the network's ``preprocess``), NCHW float32."""
+    # The inference stage owns reading one image file (checks, decode, the network's
+    # preprocessing); reuse it rather than copy it.
     from tlt_core.stages.inference import _load
 
-    images = np.stack([_load(Path(p), experiment)[0] for p in paths])
+    images = np.stack([_load(Path(p), network, spec)[0] for p in paths])
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
 def calibration_batches(
+    network,
     experiment,
     *,
     image_dir: str | Path | None,
@@ -80,7 +82,7 @@ def calibration_batches(
     height, width, channels = experiment.input_shape
     if image_dir is not None:
         paths = calibration_images(image_dir, batches * batch_size)
-        images = preprocess_nchw(paths, experiment)
+        images = preprocess_nchw(paths, network, experiment)
         out = [images[i * batch_size : (i + 1) * batch_size] for i in range(batches)]
         if data_file is not None:
             save_tensorfile(data_file, out)
@@ -96,19 +98,24 @@ def calibration_batches(
     return out, str(data_file)
 
 
+# Exports written before the metadata named the raw network's outputs were all SSD's.
+LEGACY_NETWORK_OUTPUTS = ("conf", "loc")
+
+
 def network_part(model):
-    """The raw network of an exported graph: ``Input`` -> ``conf``, ``loc``."""
+    """The raw network of an exported graph: ``Input`` -> the Keras model's outputs (named
+    by the export metadata's ``network_outputs``; SSD: ``conf``, ``loc``)."""
     import onnx
 
-    from tlt_core.export.onnx import INPUT_NAME
-    from tlt_core.export.postprocess import CONF_INPUT, LOC_INPUT
+    from tlt_core.export.onnx import INPUT_NAME, get_metadata
 
+    names = list(get_metadata(model).get("network_outputs") or LEGACY_NETWORK_OUTPUTS)
     produced = {o for node in model.graph.node for o in node.output}
-    if CONF_INPUT not in produced or LOC_INPUT not in produced:
-        if {o.name for o in model.graph.output} >= {CONF_INPUT, LOC_INPUT}:
+    if not set(names) <= produced:
+        if {o.name for o in model.graph.output} >= set(names):
             return model
-        raise ExportError("exported model has no 'conf'/'loc' tensors: not a tlt SSD export")
-    return onnx.utils.Extractor(model).extract_model([INPUT_NAME], [CONF_INPUT, LOC_INPUT])
+        raise ExportError(f"exported model has no {'/'.join(names)} tensors: not a tlt export")
+    return onnx.utils.Extractor(model).extract_model([INPUT_NAME], names)
 
 
 def calibrate_and_write(
@@ -141,17 +148,25 @@ def calibrate(
     key: str | None = None,
     data_file: str | Path | None = None,
     trt_version: int | None = None,
+    network: str | None = None,
 ) -> CalibrateResult:
     """Entropy-calibrate an exported ``.onnx`` / ``.etlt`` and write its TensorRT cache."""
-    from tlt_core.export.onnx import read_model
-    from tlt_core.spec import load_experiment
+    from tlt_core.export.onnx import get_metadata, read_model
+    from tlt_core.networks import get_network
 
-    experiment = load_experiment(spec_path)
-    network = network_part(read_model(onnx_path, key))
+    exported = read_model(onnx_path, key)
+    net = get_network(network or get_metadata(exported).get("network"))
+    experiment = net.spec_of(spec_path)
+    graph = network_part(exported)
     data, tensorfile = calibration_batches(
-        experiment, image_dir=image_dir, data_file=data_file, batches=batches, batch_size=batch_size
+        net,
+        experiment,
+        image_dir=image_dir,
+        data_file=data_file,
+        batches=batches,
+        batch_size=batch_size,
     )
-    count = calibrate_and_write(network, data, cache_path, trt_version)
+    count = calibrate_and_write(graph, data, cache_path, trt_version)
     return CalibrateResult(
         cache_path=str(cache_path),
         tensor_count=count,

@@ -1,11 +1,11 @@
-"""Stage ``tlt ssd evaluate``: mAP of a model over the spec's validation sources.
+"""Stage ``tlt <network> evaluate``: the network's primary metric over the spec's validation
+sources (SSD: mAP with ``eval_config``'s AP mode and matching IoU threshold).
 
 The model is opened through ``tlt_core.inference_runner.open_runner`` (``.tlt`` here; the
 export modules add ``.onnx``/``.etlt``/``.engine`` runners), run over the evaluation input
-pipeline, decoded + NMS'd with ``nms_config`` and scored with ``eval_config``
-(``average_precision_mode``, ``matching_iou_threshold``). The other AP mode is computed too,
-for reference. With ``output_dir``: ``results.txt`` (TLT's table), ``results.json`` and
-``pr_curve_<class>.png``.
+pipeline, post-processed and scored by the network (``tlt_core.evaluate.collect``). The
+network's other metric modes are computed too, for reference (SSD: the other AP mode). With
+``output_dir``: ``results.txt`` (TLT's table), ``results.json`` and, for AP, PR curves.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tlt_core.errors import ModelFileError
 from tlt_core.io_utils import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -25,53 +24,50 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EvalResult:
-    mAP: float
-    per_class_ap: dict[str, float]
+    mAP: float  # the primary metric's value (named ``metric`` for every network)
+    per_class_ap: dict[str, float]  # its per-class breakdown
     mode: str
     iou_threshold: float
     num_images: int
     other_mode_mAP: dict[str, float] = field(default_factory=dict)
     table: str = ""
     report_paths: list[Path] = field(default_factory=list)
-    ap_result: Any = field(default=None, repr=False)  # the full evaluate.ap.APResult
+    ap_result: Any = field(default=None, repr=False)  # the network's full result object
     seconds: float = 0.0
     frames: list[Any] = field(default_factory=list, repr=False)  # reports.Tile (evaluate.frames)
     label_set_sha256: str = ""  # identity of the ground truth evaluated on
+    metric: str = "mAP"  # the primary metric's name
+
+    @property
+    def value(self) -> float:
+        return self.mAP
 
 
 def label_set_sha256(collected, class_names) -> str:
     """SHA-256 of the ground truth evaluated on: class names, then per frame (by id) its
-    boxes (float32, network input pixels), classes and difficult flags."""
+    truth as the network gives it (every array field in field order: SSD's boxes in network
+    input pixels, classes and difficult flags; a classifier's label)."""
+    import dataclasses
     import hashlib
 
     import numpy as np
 
     digest = hashlib.sha256("\n".join(class_names).encode())
-    frames = sorted(
-        zip(collected.frame_ids, collected.ground_truths, strict=True), key=lambda f: f[0]
-    )
-    for frame_id, gt in frames:
+    frames = sorted(zip(collected.frame_ids, collected.truths, strict=True), key=lambda f: f[0])
+    for frame_id, truth in frames:
         digest.update(frame_id.encode() + b"\0")
-        digest.update(np.asarray(gt.boxes, np.float32).tobytes())
-        digest.update(np.asarray(gt.classes, np.int64).tobytes())
-        digest.update(np.asarray(gt.difficult, bool).tobytes())
+        if dataclasses.is_dataclass(truth):
+            values = [getattr(truth, f.name) for f in dataclasses.fields(truth)]
+        else:
+            values = [truth]
+        for value in values:
+            array = np.asarray(value)
+            if array.dtype.kind == "f":
+                array = array.astype(np.float32)
+            elif array.dtype.kind in "iu":
+                array = array.astype(np.int64)
+            digest.update(array.tobytes())
     return digest.hexdigest()
-
-
-def check_runner_matches(runner, experiment, model_path) -> None:
-    """The model must take the spec's input size and predict the spec's classes."""
-    want_shape = tuple(experiment.input_shape)
-    if tuple(runner.input_shape) != want_shape:
-        raise ModelFileError(
-            f"{model_path}: model input (H, W, C) {tuple(runner.input_shape)} does not match "
-            f"the spec's augmentation_config {want_shape}"
-        )
-    if runner.num_classes != len(experiment.class_names):
-        raise ModelFileError(
-            f"{model_path}: model predicts {runner.num_classes} classes, the spec's "
-            f"target_class_mapping has {len(experiment.class_names)} "
-            f"({', '.join(experiment.class_names)})"
-        )
 
 
 def evaluate(
@@ -81,53 +77,56 @@ def evaluate(
     *,
     output_dir: str | Path | None = None,
     batch_size: int | None = None,
+    network: str | None = None,
     frames: int = 0,
     frame_threshold: float = 0.3,
 ) -> EvalResult:
-    """``frames``: how many validation frames to draw (worst and best, see
-    ``evaluate.frames``), showing detections scoring at least ``frame_threshold``."""
-    from tlt_core.boxes.anchors import generate_anchors
-    from tlt_core.evaluate import report
+    """Evaluate ``model_path`` on the validation data of ``spec_path`` (a spec file, or the
+    network's spec object already parsed).
+
+    ``frames``: how many validation frames to draw (worst and best, see
+    ``evaluate.frames``), showing detections scoring at least ``frame_threshold``; only for
+    a network that says how to draw them (``Network.frame_drawing``), none otherwise."""
+    from tlt_core.evaluate.collect import collect_predictions, score
     from tlt_core.evaluate.frames import FrameSelector
     from tlt_core.inference_runner import open_runner
-    from tlt_core.spec.experiment import load_experiment
-    from tlt_core.train.validation import collect_detections, score
+    from tlt_core.networks import get_network
 
-    experiment = load_experiment(spec_path)
-    runner = open_runner(model_path, key)
-    check_runner_matches(runner, experiment, model_path)
-    height, width = experiment.input_shape[0], experiment.input_shape[1]
-    anchors = generate_anchors(experiment.anchors, runner.feature_map_sizes, (height, width))
+    net = get_network(network)
+    spec = net.spec_of(spec_path)
+    runner = open_runner(model_path, key, net)
+    net.check_model(spec, runner, source=str(model_path))
 
-    selector = FrameSelector(
-        frames,
-        list(experiment.class_names),
-        experiment.image_mean_bgr,
-        iou_threshold=float(experiment.eval.matching_iou_threshold),
-        threshold=frame_threshold,
-    )
+    drawing = net.frame_drawing(spec) if frames > 0 else None
+    selector = None
+    if drawing is not None:
+        selector = FrameSelector(
+            frames,
+            list(spec.class_names),
+            drawing.mean_bgr,
+            iou_threshold=drawing.iou_threshold,
+            threshold=frame_threshold,
+        )
     start = time.time()
-    collected = collect_detections(
+    collected = collect_predictions(
+        net,
+        spec,
         runner,
-        experiment,
-        anchors=anchors,
         batch_size=batch_size,
-        on_batch=selector.add if frames > 0 else None,
+        on_batch=selector.add if selector is not None else None,
     )
-    result = score(collected, experiment)
-    other_mode = "INTEGRATE" if result.mode == "SAMPLE" else "SAMPLE"
-    other = score(collected, experiment, mode=other_mode)
+    result = score(net, spec, collected)
+    others = {mode: score(net, spec, collected, mode=mode) for mode in net.metric_variants(spec)}
     seconds = time.time() - start
-    table = report.format_ap_table(result)
     # The table itself is the caller's to show (the CLI prints it on stdout): logging it too
     # showed it twice in a terminal, where the log goes to stderr.
     log.info(
-        "evaluated %d images in %.1f s (%s, IoU %g): mAP %.4f%s",
+        "evaluated %d images in %.1f s (%s): %s %.4f%s",
         result.num_images,
         seconds,
-        result.mode,
-        result.iou_threshold,
-        result.mAP,
+        ", ".join(f"{k} {v}" for k, v in result.details.items()) or result.name,
+        result.name,
+        result.value,
         f"; per-class table in {Path(output_dir) / 'results.txt'}" if output_dir else "",
     )
 
@@ -135,25 +134,26 @@ def evaluate(
     if output_dir is not None:
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths.append(write_text_atomic(out / "results.txt", table + "\n"))
-        json_path = report.write_json(result, out / "results.json")
+        paths.append(write_text_atomic(out / "results.txt", result.table + "\n"))
+        reports = net.metric_report(spec, result, out)
+        json_path = reports[0]
         summary = json.loads(json_path.read_text())
         summary["model"] = str(model_path)
-        summary["other_modes"] = {other_mode: other.mAP}
+        summary["other_modes"] = {mode: other.value for mode, other in others.items()}
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
-        paths.append(json_path)
-        paths.extend(report.plot_pr_curves(result, out))
+        paths.extend(reports)
     return EvalResult(
-        mAP=float(result.mAP),
-        per_class_ap={k: float(v) for k, v in result.per_class_ap.items()},
-        mode=result.mode,
-        iou_threshold=float(result.iou_threshold),
+        mAP=float(result.value),
+        per_class_ap=dict(result.per_class),
+        mode=str(result.details.get("mode", "")),
+        iou_threshold=float(result.details.get("iou_threshold", 0.0)),
         num_images=int(result.num_images),
-        other_mode_mAP={other_mode: float(other.mAP)},
-        table=table,
+        other_mode_mAP={mode: float(other.value) for mode, other in others.items()},
+        table=result.table,
         report_paths=paths,
-        ap_result=result,
+        ap_result=result.raw,
         seconds=seconds,
-        frames=selector.tiles() if frames > 0 else [],
-        label_set_sha256=label_set_sha256(collected, experiment.class_names),
+        frames=selector.tiles() if selector is not None else [],
+        label_set_sha256=label_set_sha256(collected, spec.class_names),
+        metric=result.name,
     )

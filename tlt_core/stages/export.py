@@ -1,4 +1,5 @@
-"""Stage ``tlt ssd export``: .tlt -> ONNX (+ NMS) [.etlt], INT8 cache, engine, DeepStream.
+"""Stage ``tlt <network> export``: .tlt -> ONNX (+ the network's post-processing) [.etlt],
+INT8 cache, engine, DeepStream files.
 
 Outputs (all written atomically; defaults beside ``output_path``):
 
@@ -16,7 +17,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tlt_core.errors import ExportError, located
+from tlt_core.errors import ExportError, ModelFileError, located
+from tlt_core.io_utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,18 @@ class ExportResult:
     engine_file: str | None = None
     ds_files: dict[str, str] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+
+
+def relative_to(path: str | Path | None, folder: Path) -> str | None:
+    """``path`` relative to ``folder`` when it lies inside it (nvinfer resolves relative
+    paths against its config file's folder), else absolute; None stays None."""
+    if path is None:
+        return None
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(folder.resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def default_output_path(model_path: str | Path) -> Path:
@@ -60,27 +74,27 @@ def export(
     force_ptq: bool = False,
     gen_ds_config: bool = False,
     target_opset: int = 17,
-    nms_variant: str = "onnx",
+    nms_variant: str | None = None,
+    network: str | None = None,
 ) -> ExportResult:
-    from tlt_core.boxes.anchors import generate_anchors
     from tlt_core.export import onnx as onnx_export
-    from tlt_core.export.postprocess import NMS_VARIANTS
-    from tlt_core.modelfile import load_model
-    from tlt_core.models.ssd import ssd_feature_map_sizes
-    from tlt_core.spec import load_experiment
+    from tlt_core.networks import get_network, load_model
+    from tlt_core.networks.base import ModelInfo
     from tlt_core.stages.calibrate import calibrate_and_write, calibration_batches
 
     if data_type not in DATA_TYPES:
         raise ExportError(located(f"{data_type!r} not one of {DATA_TYPES}", field="data_type"))
-    if nms_variant not in NMS_VARIANTS:
-        raise ExportError(located(f"{nms_variant!r} not one of {NMS_VARIANTS}", field="nms"))
     if not 13 <= target_opset <= 17:
         # 13: ReduceSum with axes input; 17: the newest opset tf2onnx 1.17 and our graph use.
         raise ExportError(
             located(f"{target_opset} outside the supported 13..17", field="target_opset")
         )
-    experiment = load_experiment(spec_path)
-    if data_type == "int8" and experiment.training.enable_qat and not force_ptq:
+    net = get_network(network)
+    variant = nms_variant or net.export_variants[0]
+    if variant not in net.export_variants:
+        raise ExportError(located(f"{variant!r} not one of {net.export_variants}", field="nms"))
+    experiment = net.spec_of(spec_path)
+    if data_type == "int8" and net.training_settings(experiment).enable_qat and not force_ptq:
         raise ExportError(
             located(
                 "this trainer does not implement QAT (the model holds no quantisation ranges to "
@@ -89,40 +103,18 @@ def export(
                 field="training_config.enable_qat",
             )
         )
-    model, metadata = load_model(model_path, key)
+    model, metadata, _ = load_model(model_path, key)
     model_classes = metadata.get("class_names")
-    if model_classes is not None and list(model_classes) != list(experiment.class_names):
-        raise ExportError(
-            located(
-                f"spec classes {list(experiment.class_names)} differ from the model's "
-                f"{list(model_classes)}",
-                spec_path,
-                field="dataset_config.target_class_mapping",
-            )
-        )
-    if tuple(int(v) for v in model.inputs[0].shape[1:]) != tuple(experiment.input_shape):
-        raise ExportError(
-            located(
-                f"model input {tuple(model.inputs[0].shape[1:])} differs from the spec's "
-                f"{tuple(experiment.input_shape)}",
-                spec_path,
-                field="augmentation_config",
-            )
-        )
-
-    height, width, _ = experiment.input_shape
-    anchors = generate_anchors(experiment.anchors, ssd_feature_map_sizes(model), (height, width))
-    exported = onnx_export.export_model(
-        model,
-        anchors=anchors,
-        variances=experiment.anchors.variances,
-        nms=experiment.nms,
-        class_names=experiment.class_names,
-        image_mean_bgr=experiment.image_mean_bgr,
-        spec_text=experiment.text,
-        variant=nms_variant,
-        opset=target_opset,
+    info = ModelInfo(
+        tuple(int(v) for v in model.inputs[0].shape[1:]), net.model_classes(model), metadata
     )
+    try:
+        net.check_model(experiment, info, source=str(model_path))
+    except ModelFileError as error:
+        raise ExportError(str(error)) from None
+
+    height, width, channels = experiment.input_shape
+    exported = onnx_export.export_model(model, net, experiment, variant=variant, opset=target_opset)
     output_path = Path(output_path) if output_path else default_output_path(model_path)
     onnx_export.write_model(output_path, exported.full, key)
     plain_onnx = output_path if output_path.suffix == ".onnx" else None
@@ -133,6 +125,7 @@ def export(
     if data_type == "int8":
         cache_path = Path(cal_cache_file) if cal_cache_file else output_path.with_name("cal.bin")
         data, tensorfile = calibration_batches(
+            net,
             experiment,
             image_dir=cal_image_dir,
             data_file=cal_data_file,
@@ -144,18 +137,17 @@ def export(
     engine_path = None
     if engine_file:
         from tlt_core.export.onnx import model_bytes
-        from tlt_core.export.runners import RAW_OUTPUTS
         from tlt_core.export.tensorrt import EngineOptions, build_engine
 
         options = EngineOptions(
             data_type=data_type,
-            input_dims=(3, height, width),
+            input_dims=(channels, height, width),
             max_batch_size=max_batch_size,
             workspace_bytes=max_workspace_size,
             cal_cache=str(cache_path) if cache_path else None,
             cal_batch_size=batch_size,
             strict_types=strict_type_constraints,
-            extra_outputs=RAW_OUTPUTS,
+            extra_outputs=tuple(net.raw_output_names),
         )
         engine_path = build_engine(
             model_bytes(exported.full), engine_file, options, source=str(output_path)
@@ -163,25 +155,24 @@ def export(
 
     ds_files: dict[str, str] = {}
     if gen_ds_config:
-        from tlt_core.export.deepstream import write_deepstream_files
-
         if plain_onnx is None:
             plain_onnx = output_path.with_suffix(".onnx")
             onnx_export.write_model(plain_onnx, exported.full)
-        files = write_deepstream_files(
-            output_path.parent,
-            class_names=experiment.class_names,
+        ds_dir = output_path.parent
+        texts = net.deepstream_config(
+            experiment,
+            model_file=relative_to(plain_onnx, ds_dir),
             model_class_names=model_classes,
-            model_file=plain_onnx,
-            input_shape_hwc=experiment.input_shape,
-            image_mean_bgr=experiment.image_mean_bgr,
             data_type=data_type,
             batch_size=1,
-            engine_file=engine_path,
-            cal_cache_file=cache_path,
-            top_k=int(experiment.nms.top_k),
+            engine_file=relative_to(engine_path, ds_dir),
+            cal_cache_file=relative_to(cache_path, ds_dir),
         )
-        ds_files = {"labels": str(files.labels), "config": str(files.config)}
+        written = {name: write_text_atomic(ds_dir / name, text) for name, text in texts.items()}
+        # "labels" and "config": the labels file and the nvinfer config, in that order.
+        for kind, path in zip(("labels", "config"), written.values(), strict=False):
+            ds_files[kind] = str(path)
+
     return ExportResult(
         output_path=str(output_path),
         data_type=data_type,

@@ -1,22 +1,23 @@
-"""Stage ``tlt ssd prune``: remove low-norm filters from a trained SSD ``.tlt``.
+"""Stage ``tlt <network> prune``: remove low-norm filters from a trained ``.tlt``.
 
 TLT 3.0 (000, "Pruning the Model"): filters are ranked by the L2 norm of their kernels,
 normalised per layer, and kept above a threshold (rounded up to the pruning granularity, at
 least ``min_num_filters``); layers joined by element-wise ops or depthwise convolutions keep
-the same channels, chosen with the equalisation criterion. The SSD predictor heads
-(``ssd_conf_*``, ``ssd_loc_*``) keep their filters (their count is the anchors x classes
-layout), as do ``excluded_layers``; their input channels are still cut to match.
+the same channels, chosen with the equalisation criterion. The layers the network must keep
+(``Network.prune_keep_layers``; SSD's predictor heads ``ssd_conf_*``, ``ssd_loc_*``, whose
+counts are the anchors x classes layout) keep their filters, as do ``excluded_layers``;
+their input channels are still cut to match. The network is the one the model file's
+metadata names.
 
 The output is a sealed ``.tlt`` with the pruned architecture; its metadata is the input's
-(spec text, class names, anchors, input shape) with ``pruned: true``, so ``tlt ssd train
--m pruned.tlt`` (or ``training_config.pruned_model_path``) retrains it with its new shape.
+(spec text, class names, anchors, input shape) with ``pruned: true``, so ``tlt <network>
+train -m pruned.tlt`` (or the spec's pruned model path) retrains it with its new shape.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,6 @@ from tlt_core.prune.pruner import LayerPruning, PruneSettings
 
 log = logging.getLogger(__name__)
 
-# Predictor heads ssd_conf_{i} / ssd_loc_{i}: their filter counts are n_boxes x (classes + 1)
-# and n_boxes x 4.
-HEAD_PATTERN = re.compile(r"ssd_(conf|loc)_\d+")
 # Keys of the source metadata that describe the training run, not the pruned model.
 _RUN_KEYS = ("epoch", "step")
 
@@ -47,11 +45,6 @@ class PruneResult:
             f"Pruning ratio: {self.ratio:.4f} ({self.params_after:,} of "
             f"{self.params_before:,} parameters kept)"
         )
-
-
-def head_layers(model) -> list[str]:
-    """The SSD predictor heads of ``model`` (kept whole)."""
-    return [layer.name for layer in model.layers if HEAD_PATTERN.fullmatch(layer.name)]
 
 
 def check_excluded(names: Iterable[str], model, model_path: str | Path) -> tuple[str, ...]:
@@ -105,8 +98,10 @@ def prune(
     threshold: float = 0.1,
     min_filters: int = 16,
     excluded_layers: Sequence[str] = (),
+    network: str | None = None,
 ) -> PruneResult:
-    """Prune the SSD in ``model_path`` and write the result to ``output_path`` (sealed)."""
+    """Prune the model in ``model_path`` and write the result to ``output_path`` (sealed).
+    ``network`` (the CLI's) must match the network the model file names."""
     settings = PruneSettings(
         normalizer=normalizer,
         equalization=equalization,
@@ -116,14 +111,17 @@ def prune(
         excluded_layers=tuple(excluded_layers),
     ).validate()
 
-    from tlt_core.modelfile import load_model, save_model
-    from tlt_core.models.ssd import count_params
+    from tlt_core.errors import ModelFileError
+    from tlt_core.modelfile import save_model
+    from tlt_core.networks import load_model
     from tlt_core.prune.pruner import prune_model
 
-    model, meta = load_model(model_path, key)
+    model, meta, net = load_model(model_path, key)
+    if network is not None and network != net.name:
+        raise ModelFileError(f"{model_path}: a {net.name} model, not {network}")
     check_excluded(settings.excluded_layers, model, model_path)
-    pruned, plan = prune_model(model, settings, protected=head_layers(model))
-    before, after = count_params(model), count_params(pruned)
+    pruned, plan = prune_model(model, settings, protected=net.prune_keep_layers(model))
+    before, after = int(model.count_params()), int(pruned.count_params())
     for layer in plan.per_layer:
         if layer.filters_after != layer.filters_before:
             log.info("%s: %d -> %d filters", layer.name, layer.filters_before, layer.filters_after)

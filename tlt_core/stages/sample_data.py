@@ -38,6 +38,8 @@ def generate(
             raise UsageError(
                 f"{output_dir}: not empty and not a sample dataset; refusing to replace it"
             )
+    from tlt_core.networks import NETWORKS
+
     with atomic_dir(output_dir) as tmp:
         made = generate_sample_data(
             tmp,
@@ -47,5 +49,6 @@ def generate(
             width=width,
             height=height,
             spec_root=output_dir,
+            experiment_specs={name: net.sample_spec for name, net in NETWORKS.items()},
         )
     return sample_paths(output_dir, made.class_counts)

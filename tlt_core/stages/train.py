@@ -1,7 +1,8 @@
-"""Stage ``tlt ssd train``: train an SSD from an experiment spec into ``results_dir``.
+"""Stage ``tlt <network> train``: train a model from an experiment spec into ``results_dir``.
 
-Outputs (``results_dir``): ``weights/ssd_<arch><n>_epoch_<NNN>.tlt`` (sealed with ``key``),
-``status.json`` (per-epoch loss, learning rate, mAP, time), ``events/`` (TensorBoard),
+Outputs (``results_dir``): ``weights/<stem>_epoch_<NNN>.tlt`` (sealed with ``key``; SSD's
+stem is ``ssd_<arch><n>``), ``status.json`` (per-epoch loss, learning rate, the primary
+metric, time), ``events/`` (TensorBoard),
 ``experiment_spec.txt`` (the spec as resolved and used).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,8 @@ class TrainResult:
     epochs_completed: int
     interrupted: bool  # stopped by SIGTERM (a checkpoint to resume from was written)
     history: list[dict[str, Any]] = field(default_factory=list)
-    final_map: float | None = None  # the last validation mAP of this run
+    final_map: float | None = None  # the last validation value of the primary metric
+    metric: str = "mAP"  # the primary metric's name (the network's)
 
 
 @contextlib.contextmanager
@@ -66,19 +69,12 @@ def _process_settings() -> Iterator[None]:
             tf_config.disable_op_determinism()
 
 
-def _source_model_path(experiment, model_path: str | Path | None) -> tuple[Path | None, bool]:
-    """The model to start from: ``-m`` or the spec's pretrain/resume/pruned path."""
+def _source_model_path(settings, model_path: str | Path | None) -> tuple[Path | None, bool]:
+    """The model to start from: ``-m`` or the spec's pruned/resume/pretrain path."""
     if model_path:
         return Path(model_path), False
-    training = experiment.training
-    for name, pruned in (
-        ("pruned_model_path", True),
-        ("resume_model_path", False),
-        ("pretrain_model_path", False),
-    ):
-        value = getattr(training, name)
-        if value:
-            return Path(value), pruned
+    for value, pruned in settings.start_models:
+        return Path(value), pruned
     return None, False
 
 
@@ -96,8 +92,9 @@ def train(
     multi_worker: bool = False,
     verbose: int = 0,
     callbacks: Sequence[Any] = (),
+    network: str | None = None,
 ) -> TrainResult:
-    """Train the SSD of ``spec_path``.
+    """Train the ``network`` model (default SSD) of ``spec_path``.
 
     ``model_path``: a ``.tlt`` to resume from (with ``initial_epoch`` > 0: weights and
     optimizer state, and the step inside the epoch for a SIGTERM checkpoint) or to start from
@@ -114,9 +111,10 @@ def train(
         raise UsageError(f"--gpus must be >= 1, got {gpus}")
     with _log_to(log_file), _process_settings():
         return _train(
-            Path(spec_path),
+            spec_path,
             Path(results_dir),
             key,
+            network=network,
             model_path=model_path,
             initial_epoch=initial_epoch,
             gpus=gpus,
@@ -133,6 +131,7 @@ def _train(
     results_dir,
     key,
     *,
+    network,
     model_path,
     initial_epoch,
     gpus,
@@ -145,19 +144,17 @@ def _train(
     import keras
     import tensorflow as tf
 
-    from tlt_core.boxes.anchors import generate_anchors
+    from tlt_core.evaluate.collect import collect_predictions, score
+    from tlt_core.inference_runner import KerasRunner
     from tlt_core.modelfile import load_model_with_state
-    from tlt_core.models.loss import SsdLoss
-    from tlt_core.models.ssd import regularizer_from_config, ssd_feature_map_sizes
-    from tlt_core.spec.experiment import load_experiment
-    from tlt_core.train import trainer
-    from tlt_core.train.schedule import SoftStartAnnealingSchedule
+    from tlt_core.networks import get_network
+    from tlt_core.train import loop, trainer
     from tlt_core.train.status import STATUS_FILE, StatusWriter
-    from tlt_core.train.validation import validate_model
 
-    experiment = load_experiment(spec_path)
-    settings = trainer.TrainingSettings.from_experiment(experiment)
-    num_classes = len(experiment.class_names)
+    net = get_network(network)
+    spec = net.spec_of(spec_path)
+    spec_path = Path(spec.path)
+    settings = net.training_settings(spec)
     results_dir.mkdir(parents=True, exist_ok=True)
 
     if use_amp:
@@ -171,18 +168,15 @@ def _train(
     chief = trainer.is_chief(strategy)
 
     global_batch = settings.batch_size_per_replica * replicas
-    from tlt_core.data.pipeline import dataset_size
-    from tlt_core.data.pipeline import steps_per_epoch as batches_for
-
-    num_frames = dataset_size(experiment, training=True)
+    num_frames = net.dataset_size(spec, training=True)
     if num_frames == 0:
         raise DataError("no training images in dataset_config.data_sources", spec_path)
-    steps_per_epoch = batches_for(num_frames, global_batch)
+    steps_per_epoch = max(1, math.ceil(num_frames / global_batch))
     total_steps = steps_per_epoch * settings.num_epochs
 
     with strategy.scope():
-        regularizer = regularizer_from_config(experiment.proto.training_config.regularizer)
-        source_path, spec_pruned = _source_model_path(experiment, model_path)
+        regularizer = net.kernel_regularizer(spec)
+        source_path, spec_pruned = _source_model_path(settings, model_path)
         source = None
         training_state = None
         if source_path is not None:
@@ -191,21 +185,11 @@ def _train(
             pruned = bool(source_meta.get("pruned")) or spec_pruned
         else:
             source_meta, pruned = {}, False
-        model = trainer.initial_model(
-            experiment, num_classes, regularizer, source, path=source_path
-        )
+        model = trainer.initial_model(net, spec, regularizer, source, path=source_path)
         trainer.set_batchnorm_momentum(model, trainer.BATCHNORM_MOMENTUM)
-        train_model = trainer.training_model(model)
-        schedule = SoftStartAnnealingSchedule(
-            settings.min_lr,
-            settings.max_lr,
-            settings.soft_start,
-            settings.annealing,
-            total_steps=total_steps,
-            scale=replicas,
-        )
-        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=trainer.MOMENTUM)
-        train_model.compile(optimizer=optimizer, loss=SsdLoss(), jit_compile=False)
+        train_model = net.training_model(model)
+        optimizer = net.optimizer(spec, total_steps=total_steps, replicas=replicas)
+        train_model.compile(optimizer=optimizer, loss=net.loss(spec), jit_compile=False)
         resume_step = 0
         if initial_epoch > 0 and training_state is not None:
             restored = trainer.restore_optimizer_state(
@@ -230,29 +214,31 @@ def _train(
             f"({steps_per_epoch} steps): the data changed since it was written"
         )
 
-    feature_maps = ssd_feature_map_sizes(model)
-    height, width = experiment.input_shape[0], experiment.input_shape[1]
-    anchors = generate_anchors(experiment.anchors, feature_maps, (height, width))
-
+    targets = net.training_targets(spec, model)
     if chief:
-        experiment.save(results_dir / SPEC_COPY, absolute_paths=True)
-    status = trainer_status = StatusWriter.resume(
-        results_dir / STATUS_FILE, settings.num_epochs, initial_epoch
-    )
-    has_validation = len(experiment.proto.dataset_config.validation_data_sources) > 0
+        spec.save(results_dir / SPEC_COPY, absolute_paths=True)
+    status = StatusWriter.resume(results_dir / STATUS_FILE, settings.num_epochs, initial_epoch)
+    has_validation = net.has_validation_data(spec)
+    metric = net.primary_metric.name
+    postprocess = None
 
     def validate(base_model) -> dict[str, Any]:
-        result = validate_model(base_model, experiment, anchors=anchors)
-        return {"mAP": float(result.mAP), "AP": dict(result.per_class_ap)}
+        nonlocal postprocess
+        runner = KerasRunner(base_model, net)
+        if postprocess is None:  # built once (SSD: the anchors)
+            postprocess = net.postprocessor(spec, runner)
+        result = score(net, spec, collect_predictions(net, spec, runner, postprocess=postprocess))
+        return {metric: float(result.value), "per_class": dict(result.per_class)}
 
+    height, width = spec.input_shape[0], spec.input_shape[1]
     log.info(
-        "training %s: %d classes, input %dx%d, %d anchors, %d steps/epoch x %d epochs, "
+        "training %s (%s): %d classes, input %dx%d, %d steps/epoch x %d epochs, "
         "batch %d (%d replica(s)), start epoch %d%s",
         model.name,
-        num_classes,
+        net.name,
+        len(spec.class_names),
         width,
         height,
-        anchors.shape[0],
         steps_per_epoch,
         settings.num_epochs,
         global_batch,
@@ -260,28 +246,28 @@ def _train(
         initial_epoch,
         f" step {resume_step}" if resume_step else "",
     )
-    ctx = trainer.LoopContext(
-        experiment=experiment,
+    ctx = loop.LoopContext(
+        network=net,
+        spec=spec,
         results_dir=results_dir,
         key=key,
         settings=settings,
         model=model,
         train_model=train_model,
         strategy=strategy,
-        anchors=anchors,
-        num_classes=num_classes,
+        targets=targets,
         steps_per_epoch=steps_per_epoch,
         pruned=pruned,
         chief=chief,
         validate=validate if has_validation else None,
-        status=trainer_status,
+        status=status,
         verbose=verbose,
         extra_callbacks=tuple(callbacks),
     )
     outcome = trainer.run_loop(ctx, initial_epoch, resume_step)
     if chief:
         status.finish("interrupted" if outcome.interrupted else "done")
-    maps = [r["mAP"] for r in outcome.history if r.get("mAP") is not None]
+    values = [r[metric] for r in outcome.history if r.get(metric) is not None]
     return TrainResult(
         final_model_path=outcome.final_model_path,
         results_dir=results_dir,
@@ -289,5 +275,6 @@ def _train(
         epochs_completed=outcome.last_epoch,
         interrupted=outcome.interrupted,
         history=outcome.history,
-        final_map=maps[-1] if maps else None,
+        final_map=values[-1] if values else None,
+        metric=metric,
     )

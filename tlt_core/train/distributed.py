@@ -4,14 +4,14 @@ Why not ``fit``: Keras 3 ``Model.fit`` under ``MultiWorkerMirroredStrategy`` fai
 the distributed batches ("PerReplica to Tensor", keras-team/keras#20585), so a strategy with
 more than one replica (or worker) trains with the loop here instead. This is the TF backend's
 distribution mechanism, kept in this one module: the model math stays ``keras.ops`` and
-``SsdLoss``.
+the network's loss.
 
 Per step (a ``tf.function`` run with ``strategy.run`` on each replica):
 
 - the global batch (``batch_size_per_gpu`` x replicas) is split over the replicas by
   ``strategy.experimental_distribute_dataset``; across workers every worker builds the same
   seeded pipeline and keeps its own part (auto-shard policy DATA);
-- the per-replica loss is the sum of ``SsdLoss``'s per-image values divided by the *global*
+- the per-replica loss is the sum of the loss's per-image values divided by the *global*
   batch size (``tf.nn.compute_average_loss`` semantics), plus the regularisation losses
   divided by the number of replicas, so that the gradients the Keras optimizer all-reduces
   (sums) over the replicas are those of the global-batch loss;
@@ -133,11 +133,11 @@ def make_sync_batchnorm(strategy, model):
     import tensorflow as tf
     from keras import ops
 
-    from tlt_core.train.trainer import _all_layers
+    from tlt_core.train.loop import all_layers
 
     statistics = [
         variable
-        for layer in _all_layers(model)
+        for layer in all_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization)
         for variable in (layer.moving_mean, layer.moving_variance)
     ]
@@ -169,13 +169,13 @@ def plain_copy(model):
 
 
 def run_loop(ctx, initial_epoch: int, resume_step: int):
-    """The distributed counterpart of ``trainer.run_loop``; returns a ``TrainOutcome``."""
+    """The distributed counterpart of ``trainer.run_loop``; returns a ``loop.TrainOutcome``."""
     import importlib.util
 
     import keras
     import tensorflow as tf
 
-    from tlt_core.train import trainer
+    from tlt_core.train import loop
 
     strategy = ctx.strategy
     train_model = ctx.train_model
@@ -192,7 +192,7 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
     tensorboard = None
     if ctx.chief and importlib.util.find_spec("tensorboard") is not None:
         tensorboard = keras.callbacks.TensorBoard(
-            log_dir=str(ctx.results_dir / trainer.EVENTS_DIR),
+            log_dir=str(ctx.results_dir / loop.EVENTS_DIR),
             update_freq="epoch",
             write_graph=False,
         )
@@ -204,7 +204,7 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
         callback.set_model(train_model)
 
     state: dict[str, Any] = {"history": [], "last_checkpoint": None}
-    preemption = trainer.Preemption()
+    preemption = loop.Preemption()
     interrupted = False
     completed = initial_epoch
     log.info(
@@ -219,7 +219,7 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
             tensorboard.on_train_begin()
         for epoch in range(initial_epoch, ctx.settings.num_epochs):
             skip = resume_step if epoch == initial_epoch else 0
-            dataset = trainer.epoch_dataset(ctx, epoch, batch_size=global_batch, skip_batches=skip)
+            dataset = loop.epoch_dataset(ctx, epoch, batch_size=global_batch, skip_batches=skip)
             started = time.time()
             steps, losses, stop_all = skip, [], False
             for batch in distributed_dataset(strategy, dataset):
@@ -236,7 +236,7 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
             sync_batchnorm()
             saved_model.set_weights(ctx.model.get_weights())
             lr = float(np.asarray(optimizer.learning_rate))
-            record = trainer.finish_epoch(
+            record = loop.finish_epoch(
                 ctx,
                 epoch,
                 steps=steps,
@@ -250,8 +250,8 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
             )
             if tensorboard is not None:
                 logs = {"loss": record["loss"], "learning_rate": lr}
-                if record["mAP"] is not None:
-                    logs["val_mAP"] = record["mAP"]
+                if record[ctx.metric_name] is not None:
+                    logs[f"val_{ctx.metric_name}"] = record[ctx.metric_name]
                 tensorboard.on_epoch_end(epoch, logs)
             if preemption.requested:
                 interrupted = steps < ctx.steps_per_epoch
@@ -261,7 +261,7 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
         if tensorboard is not None:
             tensorboard.on_train_end()
     log.info("final weights sha256 %s", weights_digest(ctx.model))
-    return trainer.TrainOutcome(
+    return loop.TrainOutcome(
         final_model_path=state["last_checkpoint"],
         last_epoch=completed,
         interrupted=interrupted or preemption.requested,

@@ -6,7 +6,7 @@ Every builder has the signature::
                    kernel_regularizer=None) -> list[KerasTensor]
 
 and returns its feature maps shallow to deep, channels-last. All but the last returned map
-are SSD predictor maps as they are; the last is the trunk that ``tlt_core.models.ssd``
+are SSD predictor maps as they are; the last is the trunk that ``tlt_core.networks.ssd.model``
 grows its expansion layers from (as TLT's ``get_raw_ssd_model``). For every family but
 DarkNet that is ``[stride 8, stride 16]``; DarkNet gives ``[stride 8, stride 16,
 stride 32]``.

@@ -1,4 +1,4 @@
-"""``tlt ssd evaluate``: mAP of a model on the spec's validation data."""
+"""``tlt <network> evaluate``: the primary metric of a model on the spec's validation data."""
 
 from __future__ import annotations
 
@@ -8,26 +8,23 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli._common import add_job_options
+def register(subparsers: argparse._SubParsersAction, network) -> None:
+    from tlt_core.cli._common import (
+        add_job_options,
+        add_key_option,
+        add_model_option,
+        add_spec_option,
+    )
 
     parser = subparsers.add_parser(
         "evaluate",
-        help="evaluate an SSD model (mAP)",
-        description="Compute per-class AP and mAP of a model over the validation sources "
-        "of the spec, as eval_config says (AP mode, matching IoU threshold).",
+        help=f"evaluate a {network.name} model ({network.primary_metric.name})",
+        description=f"Compute {network.primary_metric.description} of a model over the "
+        "validation sources of the spec, as its evaluation config says.",
     )
-    parser.add_argument("-m", "--model", required=True, help="model file: .tlt (local or s3://)")
-    parser.add_argument(
-        "-e",
-        "--experiment_spec_file",
-        "--experiment-spec-file",
-        dest="experiment_spec_file",
-        required=True,
-        metavar="SPEC",
-        help="experiment spec file (local or s3://)",
-    )
-    parser.add_argument("-k", "--key", default=None, help="encryption key of a .tlt model")
+    add_model_option(parser, help="model file: .tlt, .onnx, .etlt or .engine (local or s3://)")
+    add_spec_option(parser)
+    add_key_option(parser, required=False, help="encryption key of a .tlt model")
     add_job_options(parser)
     parser.add_argument(
         "-o",
@@ -60,7 +57,14 @@ def run(args: argparse.Namespace) -> int:
         model = paths.input(args.model)
         spec = paths.input(args.experiment_spec_file)
         output_dir = paths.output(args.output_dir) if args.output_dir else None
-        result = evaluate(model, spec, args.key, output_dir=output_dir, batch_size=args.batch_size)
+        result = evaluate(
+            model,
+            spec,
+            args.key,
+            output_dir=output_dir,
+            batch_size=args.batch_size,
+            network=args.network,
+        )
     print(result.table)
     log.info("per-class AP table printed on stdout")
     return 0

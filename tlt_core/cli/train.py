@@ -1,4 +1,4 @@
-"""``tlt ssd train``: train an SSD model (TLT 3.0 "Training the Model")."""
+"""``tlt <network> train``: train a model (TLT 3.0 "Training the Model")."""
 
 from __future__ import annotations
 
@@ -14,36 +14,27 @@ log = logging.getLogger(__name__)
 EXIT_PREEMPTED = 143
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli._common import add_gpu_index, add_log_file_option
+def register(subparsers: argparse._SubParsersAction, network) -> None:
+    from tlt_core.cli._common import (
+        add_gpu_index,
+        add_key_option,
+        add_log_file_option,
+        add_model_option,
+        add_results_dir_option,
+        add_spec_option,
+    )
 
     parser = subparsers.add_parser(
         "train",
-        help="train an SSD model",
-        description="Train an SSD model from an experiment spec. Checkpoints (encrypted with "
+        help=f"train a {network.name} model",
+        description=f"Train a {network.name} model from an experiment spec. Checkpoints (encrypted with "
         "the key) go to RESULTS_DIR/weights, progress to RESULTS_DIR/status.json and "
         "TensorBoard events to RESULTS_DIR/events. With TF_CONFIG set the process runs as one "
         "worker of a multi-worker job.",
     )
-    parser.add_argument(
-        "-e",
-        "--experiment_spec_file",
-        "--experiment-spec-file",
-        dest="experiment_spec_file",
-        required=True,
-        metavar="SPEC",
-        help="experiment spec file (local or s3://)",
-    )
-    parser.add_argument(
-        "-r",
-        "--results_dir",
-        "--results-dir",
-        dest="results_dir",
-        required=True,
-        metavar="RESULTS_DIR",
-        help="folder for checkpoints and logs (local or s3://)",
-    )
-    parser.add_argument("-k", "--key", required=True, help="encryption key of the model files")
+    add_spec_option(parser)
+    add_results_dir_option(parser)
+    add_key_option(parser, required=True)
     parser.add_argument("--gpus", type=int, default=1, help="number of GPUs (default 1)")
     add_gpu_index(parser, many=True)
     parser.add_argument(
@@ -54,13 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="automatic mixed precision (float16 compute)",
     )
     add_log_file_option(parser)
-    parser.add_argument(
-        "-m",
-        "--resume_model_weights",
-        "--resume-model-weights",
-        dest="model",
-        default=None,
-        metavar="MODEL",
+    add_model_option(
+        parser,
+        "resume_model_weights",
+        required=False,
         help="a .tlt to resume from or to start from (pretrained / pruned)",
     )
     parser.add_argument(
@@ -104,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             results_dir,
             args.key,
             model_path=model,
+            network=args.network,
             initial_epoch=args.initial_epoch,
             gpus=gpus,
             use_amp=args.use_amp,

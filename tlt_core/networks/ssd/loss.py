@@ -2,7 +2,7 @@
 
 Written with ``keras.ops`` only, so it runs under any Keras backend.
 
-Targets per anchor (what ``tlt_core.boxes.coding.encode_batch`` produces):
+Targets per anchor (what ``tlt_core.networks.ssd.box_coding.encode_batch`` produces):
 
 - ``class_targets`` [B, A]: model class index, 0 = background (a negative), 1..C = an
   object class (a positive), -1 = ignored (matched neither way; contributes nothing).

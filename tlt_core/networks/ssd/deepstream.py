@@ -3,7 +3,7 @@
 The exported ONNX input is BGR pixels minus the per-channel mean (what the model was trained
 on), so nvinfer is told ``net-scale-factor=1.0``, ``offsets=<B;G;R means>`` and
 ``model-color-format=1`` (BGR). Detections come out of the model already NMS-ed in the
-BatchedNMS layout (see ``tlt_core.export.postprocess``), parsed by
+BatchedNMS layout (see ``tlt_core.networks.ssd.onnx_postprocess``), parsed by
 ``NvDsInferParseCustomBatchedNMSTLT`` from ``libnvds_infercustomparser_tao.so`` (built from
 NVIDIA-AI-IOT/deepstream_tao_apps, ``post_processor/``); clustering is off
 (``cluster-mode=4``) because NMS already ran.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlt_core.errors import ExportError, located
-from tlt_core.export.postprocess import OUTPUT_NAMES
 from tlt_core.io_utils import write_text_atomic
+from tlt_core.networks.ssd.onnx_postprocess import OUTPUT_NAMES
 
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "nvinfer_config.txt"
@@ -123,6 +123,34 @@ def nvinfer_config_text(
         "detected-max-h=0",
     ]
     return "\n".join(lines) + "\n"
+
+
+def deepstream_files(
+    spec,
+    *,
+    model_file: str | Path,
+    model_class_names: Sequence[str] | None,
+    data_type: str,
+    batch_size: int = 1,
+    engine_file: str | Path | None = None,
+    cal_cache_file: str | Path | None = None,
+) -> dict[str, str]:
+    """``{labels.txt: ..., nvinfer_config.txt: ...}`` for an SSD export of ``spec`` (paths
+    as given: the caller makes them relative to the folder the files go to)."""
+    labels = label_lines(spec.class_names, model_class_names)
+    text = nvinfer_config_text(
+        model_file=str(model_file),
+        labels_file=LABELS_FILE,
+        input_shape_hwc=spec.input_shape,
+        image_mean_bgr=spec.image_mean_bgr,
+        num_classes=len(labels),
+        data_type=data_type,
+        batch_size=batch_size,
+        engine_file=str(engine_file) if engine_file else None,
+        cal_cache_file=str(cal_cache_file) if cal_cache_file else None,
+        top_k=int(spec.nms.top_k),
+    )
+    return {LABELS_FILE: "\n".join(labels) + "\n", CONFIG_FILE: text}
 
 
 def write_deepstream_files(

@@ -24,20 +24,11 @@ Resolution rules (where a value is derived rather than read):
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from google.protobuf.message import Message
-
-from tlt_core.errors import SpecError
-from tlt_core.spec import ssd_experiment_pb2 as pb
-from tlt_core.spec.archs import ARCHITECTURES
-from tlt_core.spec.listexpr import NestedList, parse_list
-from tlt_core.spec.locate import SpecLocator
-from tlt_core.spec.textparse import shortest_float32
-from tlt_core.spec.views import (
+from tlt_core.networks.ssd import ssd_experiment_pb2 as pb
+from tlt_core.networks.ssd.views import (
     AnchorSpec,
     AugmentationSpec,
     BackboneSpec,
@@ -46,6 +37,10 @@ from tlt_core.spec.views import (
     NmsSpec,
     TrainingSpec,
 )
+from tlt_core.spec.archs import ARCHITECTURES
+from tlt_core.spec.check import Checker, resolve_path
+from tlt_core.spec.listexpr import NestedList
+from tlt_core.spec.textparse import shortest_float32
 
 N_PREDICTOR_LAYERS = 6
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -64,85 +59,6 @@ AUGMENTATION_DEFAULTS: dict[str, float] = {
     "hue": 18,
     "random_flip": 0.5,
 }
-
-
-class Checker:
-    """Raises located SpecErrors for one spec."""
-
-    def __init__(self, path: str, locator: SpecLocator | None) -> None:
-        self.path = path
-        self.locator = locator
-
-    def fail(self, field_path: str, message: str) -> NoReturn:
-        line = self.locator.line(field_path) if self.locator is not None else None
-        raise SpecError(message, self.path, line, field_path)
-
-    def line_of(self, field_path: str) -> int:
-        """Line of a field for ordering (0 when unknown)."""
-        line = self.locator.line(field_path) if self.locator is not None else None
-        return line or 0
-
-    def section(self, proto: Message, name: str, *, required: bool) -> Message:
-        if required and not proto.HasField(name):
-            self.fail(name, "required section is missing")
-        return getattr(proto, name)
-
-    def float_field(
-        self, message: Message, name: str, field_path: str, default: float | None
-    ) -> float:
-        """An optional float field, defaulted; required when ``default`` is None."""
-        if message.HasField(name):
-            value = shortest_float32(getattr(message, name))
-            if not math.isfinite(value):
-                self.fail(field_path, f"must be a finite number, got {value}")
-            return value
-        if default is None:
-            self.fail(field_path, "required field is missing")
-        return default
-
-    def int_field(
-        self,
-        message: Message,
-        name: str,
-        field_path: str,
-        default: int | None,
-        *,
-        positive: bool = True,
-    ) -> int:
-        if message.HasField(name):
-            value = int(getattr(message, name))
-            if positive and value <= 0:
-                self.fail(field_path, f"must be positive, got {value}")
-            return value
-        if default is None:
-            self.fail(field_path, "required field is missing")
-        return default
-
-    def in_range(
-        self,
-        field_path: str,
-        value: float,
-        low: float,
-        high: float,
-        *,
-        low_open: bool = False,
-        high_open: bool = False,
-    ) -> None:
-        above = value > low if low_open else value >= low
-        below = value < high if high_open else value <= high
-        if not (above and below):  # also catches NaN
-            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-            self.fail(field_path, f"must be in {interval}, got {value:g}")
-
-    def number_list(self, message: Message, name: str, field_path: str) -> NestedList | None:
-        """A list-valued string field, parsed; None when absent or empty."""
-        text = getattr(message, name)
-        if not text.strip():
-            return None
-        try:
-            return parse_list(text)
-        except SpecError as error:
-            self.fail(field_path, str(error))
 
 
 def _positive_numbers(
@@ -504,16 +420,6 @@ def resolve_augmentation(proto: pb.Experiment, check: Checker) -> AugmentationSp
         random_flip=values["random_flip"],
         image_mean=image_mean,
     )
-
-
-def resolve_path(raw: str | None, base_dir: Path) -> str | None:
-    """A spec path made absolute against ``base_dir`` (``~`` expanded, URIs kept)."""
-    if not raw:
-        return None
-    if "://" in raw:
-        return raw
-    expanded = os.path.expanduser(raw)
-    return expanded if os.path.isabs(expanded) else str(base_dir / expanded)
 
 
 def resolve_sources(

@@ -1,4 +1,4 @@
-"""Resolved, validated views of an SSD experiment spec (see `tlt_core.spec.resolve`)."""
+"""Resolved, validated views of an SSD experiment spec (see `tlt_core.networks.ssd.resolve`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tlt_core.spec import ssd_experiment_pb2 as pb
+from tlt_core.networks.ssd import ssd_experiment_pb2 as pb
 
 
 @dataclass(frozen=True)

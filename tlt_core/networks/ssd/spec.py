@@ -2,7 +2,7 @@
 
 An `Experiment` is the parsed message plus resolved, validated views (anchors, backbone,
 training, eval, nms, augmentation, data sources, classes); how values are resolved and
-checked is in `tlt_core.spec.resolve`. Every problem is a `SpecError`
+checked is in `tlt_core.networks.ssd.resolve`. Every problem is a `SpecError`
 ``spec.txt:LINE: field: message``.
 """
 
@@ -18,10 +18,8 @@ from google.protobuf import text_format
 
 from tlt_core.errors import SpecError
 from tlt_core.io_utils import write_text_atomic
-from tlt_core.spec import ssd_experiment_pb2 as pb
-from tlt_core.spec.locate import SpecLocator
-from tlt_core.spec.overrides import absolutize_paths, set_by_path
-from tlt_core.spec.resolve import (
+from tlt_core.networks.ssd import ssd_experiment_pb2 as pb
+from tlt_core.networks.ssd.resolve import (
     IMAGENET_MEAN_BGR,
     N_PREDICTOR_LAYERS,
     Checker,
@@ -33,8 +31,7 @@ from tlt_core.spec.resolve import (
     resolve_ssd_config,
     resolve_training,
 )
-from tlt_core.spec.textparse import parse_message, read_spec_text
-from tlt_core.spec.views import (
+from tlt_core.networks.ssd.views import (
     AnchorSpec,
     AugmentationSpec,
     BackboneSpec,
@@ -43,6 +40,10 @@ from tlt_core.spec.views import (
     NmsSpec,
     TrainingSpec,
 )
+from tlt_core.spec.check import resolve_path
+from tlt_core.spec.locate import SpecLocator
+from tlt_core.spec.overrides import set_by_path
+from tlt_core.spec.textparse import parse_message, read_spec_text
 
 __all__ = [
     "IMAGENET_MEAN_BGR",
@@ -156,6 +157,18 @@ class Experiment:
             base_dir=self.base_dir,
             display_path=self.path,
         )
+
+
+def absolutize_paths(proto: pb.Experiment, base_dir: Path) -> None:
+    """Make the spec's data-source and model paths absolute (in place)."""
+    dc = proto.dataset_config
+    for source in [*dc.data_sources, *dc.validation_data_sources]:
+        for name in ("label_directory_path", "image_directory_path", "tfrecords_path"):
+            setattr(source, name, resolve_path(getattr(source, name), base_dir) or "")
+    tc = proto.training_config
+    for name in ("pretrain_model_path", "resume_model_path", "pruned_model_path"):
+        if getattr(tc, name):
+            setattr(tc, name, resolve_path(getattr(tc, name), base_dir))
 
 
 def _override_label(path: str) -> str:

@@ -1,4 +1,5 @@
-"""``tlt ssd inference``: annotated images and KITTI label files from a model."""
+"""``tlt <network> inference``: a model's predictions on images (SSD: annotated images and
+KITTI label files)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli._common import add_job_options
+def register(subparsers: argparse._SubParsersAction, network) -> None:
+    from tlt_core.cli._common import (
+        add_job_options,
+        add_key_option,
+        add_model_option,
+        add_spec_option,
+    )
 
     parser = subparsers.add_parser(
         "inference",
-        help="run an SSD model on images",
+        help=f"run a {network.name} model on images",
         description="Detect objects in an image or a folder of images; write annotated "
         "images and, with -l, KITTI labels with the score as the 16th field (original "
         "image coordinates).",
@@ -36,17 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="OUT_IMAGE_DIR",
         help="folder for annotated images (local or s3://)",
     )
-    parser.add_argument(
-        "-e",
-        "--config_path",
-        "--experiment_spec_file",
-        dest="spec",
-        required=True,
-        metavar="SPEC",
-        help="experiment spec file",
-    )
-    parser.add_argument("-m", "--model", required=True, help="model file (.tlt)")
-    parser.add_argument("-k", "--key", default=None, help="encryption key of a .tlt model")
+    add_spec_option(parser, "config_path", "experiment_spec_file", dest="spec")
+    add_model_option(parser, help="model file (.tlt, .onnx, .etlt or .engine)")
+    add_key_option(parser, required=False, help="encryption key of a .tlt model")
     parser.add_argument(
         "-l",
         "--out_label_dir",
@@ -93,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             label_dir=paths.output(args.out_label_dir) if args.out_label_dir else None,
             threshold=args.threshold,
             batch_size=args.batch_size,
+            network=args.network,
         )
     print(
         f"{result.num_images} images, {result.num_detections} detections, "

@@ -1,4 +1,5 @@
-"""``tlt ssd export``: a trained .tlt -> .etlt/.onnx with NMS, INT8 cache, engine, DeepStream."""
+"""``tlt <network> export``: a trained .tlt -> .etlt/.onnx with the network's post-processing,
+INT8 cache, engine, DeepStream files."""
 
 from __future__ import annotations
 
@@ -8,19 +9,25 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli._common import add_log_file_option
+def register(subparsers: argparse._SubParsersAction, network) -> None:
+    from tlt_core.cli._common import (
+        add_key_option,
+        add_log_file_option,
+        add_model_option,
+        add_spec_option,
+    )
 
     parser = subparsers.add_parser(
         "export",
         help="export a model to ONNX (.etlt), optionally with an INT8 cache",
-        description="Export a trained SSD to ONNX with post-processing (NMS) in the graph, "
+        description=f"Export a trained {network.name} model to ONNX with its post-processing "
+        "in the graph, "
         "sealed as .etlt (or plain .onnx); optionally calibrate INT8 on the CPU, build a "
         "TensorRT engine and write DeepStream files.",
     )
-    parser.add_argument("-m", "--model", required=True, help=".tlt model (local or s3://)")
-    parser.add_argument("-k", "--key", required=True, help="key of the .tlt; seals the .etlt")
-    parser.add_argument("-e", "--experiment_spec", required=True, help="experiment spec file")
+    add_model_option(parser, help=".tlt model (local or s3://)")
+    add_key_option(parser, required=True, help="key of the .tlt; seals the .etlt")
+    add_spec_option(parser, "experiment_spec")
     parser.add_argument(
         "-o",
         "--output_file",
@@ -86,10 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--target_opset", type=int, default=17, help="ONNX opset (13-17)")
     parser.add_argument(
         "--nms",
-        choices=("onnx", "efficient_nms_trt"),
-        default="onnx",
-        help="post-processing: stock ONNX NonMaxSuppression (runs anywhere) or "
-        "TensorRT's EfficientNMS_TRT plugin (TensorRT only)",
+        choices=network.export_variants,
+        default=network.export_variants[0],
+        help="post-processing variant in the graph (SSD: onnx = stock NonMaxSuppression, "
+        "runs anywhere; efficient_nms_trt = TensorRT's EfficientNMS_TRT plugin)",
     )
     add_log_file_option(parser)
     parser.set_defaults(func=run)
@@ -141,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             gen_ds_config=args.gen_ds_config,
             target_opset=args.target_opset,
             nms_variant=args.nms,
+            network=args.network,
         )
     log.info("exported %s (%s)", args.output_file or result.output_path, result.data_type)
     if result.cal_cache_file:

@@ -1,4 +1,4 @@
-"""``tlt ssd prune``: remove low-norm filters from a trained model (TLT 3.0 "Pruning the
+"""``tlt <network> prune``: remove low-norm filters from a trained model (TLT 3.0 "Pruning the
 Model")."""
 
 from __future__ import annotations
@@ -9,27 +9,20 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from tlt_core.cli._common import add_job_options
+def register(subparsers: argparse._SubParsersAction, network) -> None:
+    from tlt_core.cli._common import add_job_options, add_key_option, add_model_option
     from tlt_core.prune.criteria import EQUALIZATION_CRITERIA, NORMALIZERS  # numpy only
 
     parser = subparsers.add_parser(
         "prune",
-        help="prune an SSD model (remove low-norm filters)",
+        help=f"prune a {network.name} model (remove low-norm filters)",
         description="Rank each convolution's filters by the L2 norm of their kernels, "
         "normalised per layer, and keep those above the threshold (rounded up to the "
         "granularity, at least --min_num_filters). Layers joined by element-wise ops or "
         "depthwise convolutions keep the same channels. Retrain the pruned model with "
-        "`tlt ssd train -m PRUNED` (or training_config.pruned_model_path).",
+        f"`tlt {network.name} train -m PRUNED` (or training_config.pruned_model_path).",
     )
-    parser.add_argument(
-        "-m",
-        "--pretrained_model",
-        "--pretrained-model",
-        dest="model",
-        required=True,
-        help="the .tlt model to prune (local or s3://)",
-    )
+    add_model_option(parser, "pretrained_model", help="the .tlt model to prune (local or s3://)")
     parser.add_argument(
         "-o",
         "--output_file",
@@ -38,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="where to write the pruned .tlt (local or s3://)",
     )
-    parser.add_argument("-k", "--key", required=True, help="encryption key of the .tlt models")
+    add_key_option(parser, required=True, help="encryption key of the .tlt models")
     parser.add_argument(
         "-n",
         "--normalizer",
@@ -118,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.pruning_threshold,
             min_filters=args.min_num_filters,
             excluded_layers=split_layer_names(args.excluded_layers),
+            network=args.network,
         )
     print(result.summary())
     return 0

@@ -16,7 +16,7 @@ Layout (as TLT's ``ssd_arch`` / ``get_raw_ssd_model``, channels-last):
 - heads ``ssd_conf_{i}`` (3x3, ``n_boxes[i] * (num_classes + 1)`` filters) and
   ``ssd_loc_{i}`` (3x3, ``n_boxes[i] * 4``), reshaped by ``ssd_conf_reshape_{i}`` /
   ``ssd_loc_reshape_{i}`` to ``[B, h * w * n_boxes, .]``: row-major over (row, column, box),
-  which is the order of ``tlt_core.boxes.anchors.generate_anchors``; concatenated over the
+  which is the order of ``tlt_core.networks.ssd.anchors.generate_anchors``; concatenated over the
   layers in the layers ``conf`` [B, A, num_classes + 1] (logits, no softmax) and ``loc``
   [B, A, 4].
 
@@ -40,7 +40,7 @@ import keras
 from tlt_core.errors import SpecError
 from tlt_core.models.backbones import get_backbone
 from tlt_core.models.backbones.common import check_nlayers
-from tlt_core.spec import N_PREDICTOR_LAYERS as NUM_PREDICTOR_LAYERS
+from tlt_core.networks.ssd.spec import N_PREDICTOR_LAYERS as NUM_PREDICTOR_LAYERS
 
 CONF_OUTPUT = "conf"
 LOC_OUTPUT = "loc"
@@ -240,7 +240,7 @@ def build_ssd(
     (not applied implicitly, so evaluation, pruning and export build the same model
     without one).
     """
-    from tlt_core.boxes.anchors import boxes_per_layer
+    from tlt_core.networks.ssd.anchors import boxes_per_layer
 
     backbone = experiment.backbone  # ssd_config's arch/nlayers/freeze_* as validated
     return build_ssd_model(

@@ -35,7 +35,7 @@ NMS_VARIANTS = (NMS_ONNX, NMS_EFFICIENT_TRT)
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    anchors: np.ndarray  # [A, 4] normalised (cx, cy, w, h), tlt_core.boxes.anchors order
+    anchors: np.ndarray  # [A, 4] normalised (cx, cy, w, h), tlt_core.networks.ssd.anchors order
     variances: tuple[float, float, float, float]
     num_classes: int  # including background (the last dim of conf)
     confidence_threshold: float
@@ -221,6 +221,22 @@ def build_postprocess_graph(
     return helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", opset)],
-        producer_name="tlt_core.export.postprocess",
+        producer_name="tlt_core.networks.ssd.onnx_postprocess",
         ir_version=ir_version,
     )
+
+
+def attach_postprocess(network, cfg: PostprocessConfig, variant: str = NMS_ONNX):
+    """Append the post-processing graph to ``network`` (its ``conf``/``loc`` feed it).
+
+    The two graphs share exactly the tensor names ``conf`` and ``loc`` (every
+    post-processing name starts with ``pp_`` or is an output name). The stock-operator
+    variant is checked with the ONNX checker; the EfficientNMS one holds a TensorRT plugin
+    node the checker rejects.
+    """
+    from tlt_core.export.onnx import append_graph, opset_of
+
+    post = build_postprocess_graph(
+        cfg, variant, opset=opset_of(network), ir_version=network.ir_version
+    )
+    return append_graph(network, post, name="ssd_export", check=variant == NMS_ONNX)

@@ -376,3 +376,46 @@ def resize_example(
     geometry = identity_geometry(image)
     boxes = boxes_to_output(tf.convert_to_tensor(boxes, tf.float32), geometry, output_size)
     return pixels, boxes
+
+
+def augment_config(experiment) -> AugmentConfig:
+    """The experiment's resolved augmentation settings as an :class:`AugmentConfig`."""
+    resolved = experiment.augmentation
+    mean_bgr = tuple(float(v) for v in experiment.image_mean_bgr)
+    height, width = experiment.input_shape[:2]
+    return AugmentConfig(
+        output_height=int(height),
+        output_width=int(width),
+        random_crop_min_scale=float(resolved.random_crop_min_scale),
+        random_crop_max_scale=float(resolved.random_crop_max_scale),
+        random_crop_min_ar=float(resolved.random_crop_min_ar),
+        random_crop_max_ar=float(resolved.random_crop_max_ar),
+        zoom_out_min_scale=float(resolved.zoom_out_min_scale),
+        zoom_out_max_scale=float(resolved.zoom_out_max_scale),
+        brightness=float(resolved.brightness),
+        contrast=float(resolved.contrast),
+        saturation=float(resolved.saturation),
+        hue=float(resolved.hue),
+        random_flip=float(resolved.random_flip),
+        fill_rgb=(mean_bgr[2], mean_bgr[1], mean_bgr[0]),
+        model_input_mean_bgr=mean_bgr,
+    )
+
+
+class SsdTransform:
+    """The SSD chain as the shared input pipeline's ``DetectionTransform``."""
+
+    def __init__(self, config: AugmentConfig) -> None:
+        self.config = config
+        self.output_size = config.output_size
+
+    @classmethod
+    def from_spec(cls, experiment) -> SsdTransform:
+        return cls(augment_config(experiment))
+
+    def train(self, image, boxes, seed):
+        return augment_example(image, boxes, seed, self.config)
+
+    def evaluate(self, image, boxes):
+        pixels, boxes = resize_example(image, boxes, self.config.output_size)
+        return model_input(pixels, self.config.model_input_mean_bgr), boxes

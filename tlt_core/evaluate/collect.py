@@ -1,0 +1,69 @@
+"""Predictions over a dataset and their metric: used by training validation, ``tlt <network>
+evaluate`` and the INT8 accuracy check.
+
+A ``ModelRunner`` (``tlt_core.inference_runner``) maps each batch of the network's evaluation
+pipeline (``input_pipeline(training=False)``) to raw outputs; the network's post-processor
+turns them into one prediction per image and its ``metric`` scores them against the truth it
+reads from the batch. For detectors, predictions and truth are compared in the network's
+input pixels (IoU does not change under the per-axis resize to the original image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Collected:
+    predictions: list[Any] = field(default_factory=list)  # one per image (network-defined)
+    truths: list[Any] = field(default_factory=list)  # one per image (network-defined)
+    frame_ids: list[str] = field(default_factory=list)
+
+
+def collect_predictions(
+    network,
+    spec,
+    runner,
+    *,
+    sources=None,
+    batch_size: int | None = None,
+    postprocess=None,
+    on_batch=None,
+) -> Collected:
+    """Run ``runner`` over the evaluation pipeline: prediction + truth per image.
+
+    ``postprocess`` (default: ``network.postprocessor(spec, runner)``) may be passed in
+    when it is built once for many calls (training validation).
+    ``on_batch(images, predictions, truths, frame_ids, original_sizes)``, when given, sees
+    each batch as it goes by (model input images, the network's predictions and truths,
+    ``(h, w)`` of the source images or None when the pipeline does not give them): the
+    evaluation report picks the frames it draws there.
+    """
+    batch_size = batch_size or network.eval_batch_size(spec)
+    if runner.max_batch_size:
+        batch_size = min(batch_size, runner.max_batch_size)
+    if postprocess is None:
+        postprocess = network.postprocessor(spec, runner)
+    height, width = spec.input_shape[0], spec.input_shape[1]
+    dataset = network.input_pipeline(
+        spec, training=False, batch_size=batch_size, sources=sources, shuffle=False
+    )
+    out = Collected()
+    for batch in dataset.as_numpy_iterator():
+        images = batch["image"]
+        n = images.shape[0]
+        predictions = postprocess(runner.predict(images), [(height, width)] * n)
+        truths = network.ground_truth(batch)
+        frame_ids = [f.decode() for f in batch["frame_id"]]
+        if on_batch is not None:
+            on_batch(images, predictions, truths, frame_ids, batch.get("orig_size"))
+        out.predictions.extend(predictions)
+        out.truths.extend(truths)
+        out.frame_ids.extend(frame_ids)
+    return out
+
+
+def score(network, spec, collected: Collected, *, mode: str | None = None):
+    """``MetricResult`` of collected predictions (the network's primary metric)."""
+    return network.metric(spec, collected.predictions, collected.truths, mode=mode)

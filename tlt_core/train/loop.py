@@ -1,0 +1,245 @@
+"""What the fit loop (``trainer``) and the distributed loop (``distributed``) share: the loop
+context, the per-epoch input, the end-of-epoch step (validate, checkpoint, record) and SIGTERM.
+
+Network-specific parts come from ``ctx.network`` (a ``tlt_core.networks.base.Network``): the
+training targets, the checkpoint name stem, the model-file metadata and the primary metric
+that validation reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = "weights"
+EVENTS_DIR = "events"
+
+
+@dataclass
+class TrainOutcome:
+    final_model_path: Path | None
+    last_epoch: int  # epochs completed (1-based count)
+    interrupted: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LoopContext:
+    network: Any  # tlt_core.networks.base.Network
+    spec: Any  # the network's validated spec
+    results_dir: Path
+    key: str
+    settings: Any  # tlt_core.networks.base.TrainingSettings
+    model: Any  # the base model (saved in checkpoints)
+    train_model: Any
+    strategy: Any
+    targets: Callable[[Any], tuple]  # network.training_targets(spec, model)
+    steps_per_epoch: int
+    pruned: bool
+    chief: bool
+    validate: Callable[[Any], dict[str, Any]] | None  # model -> {metric name: value, ...}
+    status: Any
+    verbose: int = 0
+    extra_callbacks: Sequence[Any] = ()
+
+    @property
+    def metric_name(self) -> str:
+        return self.network.primary_metric.name
+
+
+def checkpoint_name(network, spec, epoch: int, step: int | None = None) -> str:
+    """``<stem>_epoch_<NNN>.tlt`` (epoch 1-based; SSD's stem ``ssd_<arch><nlayers>``);
+    ``_step_<SSSSS>`` mid-epoch."""
+    base = f"{network.checkpoint_stem(spec)}_epoch_{epoch:03d}"
+    return base + (f"_step_{step:05d}" if step else "") + ".tlt"
+
+
+def model_metadata(
+    network, spec, model, *, pruned: bool = False, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a ``.tlt`` carries besides the weights (see ``tlt_core.modelfile``): the shared
+    keys, then the network's own."""
+    meta = {
+        "network": network.name,
+        "spec_text": spec.to_text(absolute_paths=True),
+        "class_names": list(spec.class_names),
+        "input_shape": [int(v) for v in model.inputs[0].shape[1:]],
+        **network.model_metadata(spec, model),
+        "pruned": bool(pruned),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def all_layers(model) -> Iterator[Any]:
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from all_layers(layer)
+
+
+def optimizer_state(optimizer) -> dict[str, np.ndarray]:
+    return {f"opt_{i:04d}": np.asarray(v) for i, v in enumerate(optimizer.variables)}
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+def target_dataset(
+    network,
+    spec,
+    *,
+    targets: Callable[[Any], tuple],
+    batch_size: int,
+    seed: int,
+    skip_batches: int = 0,
+    sources=None,
+):
+    """``network.input_pipeline(training=True)`` mapped by ``targets`` to ``(images, y_true)``."""
+    import tensorflow as tf
+
+    dataset = network.input_pipeline(
+        spec, training=True, batch_size=batch_size, sources=sources, repeat=False, seed=seed
+    )
+    if skip_batches:
+        dataset = dataset.skip(skip_batches)
+    return dataset.map(targets, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def epoch_dataset(ctx: LoopContext, epoch: int, *, batch_size: int, skip_batches: int):
+    """Seed Keras for ``epoch`` and return that epoch's training batches (the same for the
+    fit loop and the distributed loop, so a resumed or distributed run sees the same data)."""
+    import keras
+
+    if ctx.settings.seed is not None:
+        keras.utils.set_random_seed(ctx.settings.seed + epoch)
+    return target_dataset(
+        ctx.network,
+        ctx.spec,
+        targets=ctx.targets,
+        batch_size=batch_size,
+        seed=(ctx.settings.seed or 0) + epoch,
+        skip_batches=skip_batches,
+    )
+
+
+# --- SIGTERM ----------------------------------------------------------------------------------
+
+
+class Preemption:
+    """SIGTERM sets a flag; the training callback stops after the current batch."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, _frame) -> None:
+        log.warning("received signal %d: checkpointing after the current batch", signum)
+        self.requested = True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Preemption]:
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: no handler, training runs as usual
+            self._previous = None
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+# --- end of epoch -----------------------------------------------------------------------------
+
+
+def finish_epoch(
+    ctx: LoopContext,
+    epoch: int,
+    *,
+    steps: int,
+    loss: float,
+    lr: float,
+    started: float,
+    preempted: bool,
+    state: dict,
+    optimizer,
+    model=None,
+) -> dict[str, Any]:
+    """End of epoch ``epoch`` (0-based) after ``steps`` steps: validate, checkpoint, record.
+
+    Shared by the ``fit`` loop and the distributed loop. ``model`` is the model validated and
+    saved (default ``ctx.model``). Validation, checkpoints and ``status.json`` are the
+    chief's; every worker returns (and keeps in ``state["history"]``) the same record.
+    """
+    from tlt_core.modelfile import save_model
+
+    metric = ctx.metric_name
+    model = ctx.model if model is None else model
+    done = epoch + 1
+    partial = preempted and steps < ctx.steps_per_epoch
+    record: dict[str, Any] = {
+        "epoch": done if not partial else epoch,
+        "loss": float(loss),
+        "lr": lr,
+        metric: None,
+        "time_s": round(time.time() - started, 3),
+        "steps": steps,
+    }
+    if (
+        ctx.chief
+        and not partial
+        and ctx.validate is not None
+        and (done % ctx.settings.validation_period == 0 or done == ctx.settings.num_epochs)
+    ):
+        result = ctx.validate(model)
+        record.update(result)
+    save = (
+        partial
+        or preempted
+        or done % ctx.settings.checkpoint_interval == 0
+        or done == ctx.settings.num_epochs
+    )
+    if save and ctx.chief:
+        name = (
+            checkpoint_name(ctx.network, ctx.spec, epoch, steps)
+            if partial
+            else checkpoint_name(ctx.network, ctx.spec, done)
+        )
+        path = ctx.results_dir / WEIGHTS_DIR / name
+        meta = model_metadata(
+            ctx.network,
+            ctx.spec,
+            model,
+            pruned=ctx.pruned,
+            extra={"epoch": epoch if partial else done, "step": steps if partial else 0},
+        )
+        save_model(path, model, ctx.key, meta, training_state=optimizer_state(optimizer))
+        state["last_checkpoint"] = path
+        ctx.status.last_checkpoint = str(path.relative_to(ctx.results_dir))
+        record["checkpoint"] = ctx.status.last_checkpoint
+    state["history"].append(record)
+    if ctx.chief:
+        ctx.status.add_epoch(record)
+    log.info(
+        "epoch %d/%d%s: loss %.4f, lr %.3g%s, %.1f s",
+        epoch + 1,
+        ctx.settings.num_epochs,
+        f" (interrupted at step {steps})" if partial else "",
+        record["loss"],
+        lr,
+        f", {metric} {record[metric]:.4f}" if record[metric] is not None else "",
+        record["time_s"],
+    )
+    return record
