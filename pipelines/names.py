@@ -6,7 +6,8 @@ its ``tlt-<network>-train-deploy`` by passing its name here.
 
 from __future__ import annotations
 
-DEFAULT_NETWORK = "ssd"  # the network the DAGs build today
+from tlt_core.networks import DEFAULT_NETWORK  # the DAGs' default network parameter
+
 NETWORK_TITLES = {"ssd": "SSD", "detectnet_v2": "DetectNet_v2", "classification": "classification"}
 
 
