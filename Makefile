@@ -9,7 +9,7 @@ OUT ?= out
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install browser run test test-all bench lint format golden images clean
+.PHONY: install browser run test test-all bench lint format golden images test-images clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ format: install
 # Container images: needs a Docker engine with buildx (none exists on the CI machine).
 images:
 	$(MAKE) -C images all
+
+# Build tlt-core with podman on a Debian base made here and run its in-image checks as build
+# steps (tlt --help, sample-data, a tiny train, a KFP component's executor); then trt-x86 up
+# to its TensorRT layer. Root, podman and network to the package registries: not in CI.
+test-images:
+	time bash images/test-images.sh
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -18,25 +18,46 @@ def retrain(
     use_amp: bool = False,
     gpus: int = 1,
     network: str = "ssd",
+    workers: int = 1,
+    gpus_per_worker: int = 1,
+    launcher: str = "trainjob",
 ) -> float:
     """Retrain from ``pruned_model`` with ``retrain_spec``; when it is empty, with the
-    training spec and regularizer NO_REG (as 000 recommends)."""
+    training spec and regularizer NO_REG (as 000 recommends). ``workers`` > 1: as in train,
+    a TrainJob/TFJob of that many pods."""
     import time
 
     from tlt_core import pipeline_support as support
 
     start = time.time()
     spec = support.retrain_spec_text(experiment_spec, retrain_spec, network)
-    result = support.run_train(
-        tfrecords.path,
-        spec,
-        model.path,
-        validation_fold=validation_fold,
-        use_amp=use_amp,
-        gpus=gpus,
-        pruned_model_path=pruned_model.path,
-        network=network,
-    )
+    if workers > 1:
+        from tlt_core.cluster.task import run_distributed_train
+
+        result = run_distributed_train(
+            tfrecords_uri=tfrecords.uri,
+            spec_text=spec,
+            model_uri=model.uri,
+            model_out=model.path,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            launcher=launcher,
+            network=network,
+            validation_fold=validation_fold,
+            use_amp=use_amp,
+            pruned_model_uri=pruned_model.uri,
+        )
+    else:
+        result = support.run_train(
+            tfrecords.path,
+            spec,
+            model.path,
+            validation_fold=validation_fold,
+            use_amp=use_amp,
+            gpus=gpus,
+            pruned_model_path=pruned_model.path,
+            network=network,
+        )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
     support.record_stage(model, "retrain", start)

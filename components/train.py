@@ -15,26 +15,48 @@ def train(
     validation_fold: int = 0,
     use_amp: bool = False,
     gpus: int = 1,
+    workers: int = 1,
+    gpus_per_worker: int = 1,
+    launcher: str = "trainjob",
     network: str = "ssd",
 ) -> float:
     """Train; the model key comes from the TLT_MODEL_KEY environment variable (a Secret).
 
-    Returns the last validation value of the network's primary metric (SSD: mAP).
+    With ``workers`` > 1 the task runs a TrainJob (``launcher`` trainjob) or TFJob (tfjob)
+    of that many pods with ``gpus_per_worker`` GPUs each, follows it and keeps the chief's
+    model (tlt_core.cluster). Returns the last validation value of the network's primary
+    metric (SSD: mAP).
     """
     import time
 
     from tlt_core import pipeline_support as support
 
     start = time.time()
-    result = support.run_train(
-        tfrecords.path,
-        experiment_spec,
-        model.path,
-        validation_fold=validation_fold,
-        use_amp=use_amp,
-        gpus=gpus,
-        network=network,
-    )
+    if workers > 1:
+        from tlt_core.cluster.task import run_distributed_train
+
+        result = run_distributed_train(
+            tfrecords_uri=tfrecords.uri,
+            spec_text=experiment_spec,
+            model_uri=model.uri,
+            model_out=model.path,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            launcher=launcher,
+            network=network,
+            validation_fold=validation_fold,
+            use_amp=use_amp,
+        )
+    else:
+        result = support.run_train(
+            tfrecords.path,
+            experiment_spec,
+            model.path,
+            validation_fold=validation_fold,
+            use_amp=use_amp,
+            gpus=gpus,
+            network=network,
+        )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
     support.record_stage(model, "train", start)

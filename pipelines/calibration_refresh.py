@@ -52,7 +52,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             require_tensorrt: Fail the engine builds when TensorRT or a GPU is missing.
                 Off only for local test runs: the report then says no engine was built.
             network: The network of the published model, a name of tlt_core's network
-                table (ssd); its spec is read from the published version.
+                table (ssd, detectnet_v2); its spec is read from the published version.
         """
         fetched = fetch_published(publish_uri=publish_uri, model_version=source_version)
         retried(with_secrets(on_cpu(fetched, "1", "2Gi"), secrets, s3=True))

@@ -99,11 +99,16 @@ def parse_targets(data: object, path: Path) -> list[Target]:
 
 
 def load_targets(path: str | Path | None = None) -> list[Target]:
+    from tlt_core.io_utils import read_bytes_limited
+
     path = Path(path) if path else DEFAULT_TARGETS_FILE
+    if not path.exists():
+        raise PipelineError(f"{path}: no such target matrix file")
+    raw = read_bytes_limited(path, 1 << 20, what="target matrix file", error_type=PipelineError)
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: no such target matrix file") from None
+        data = yaml.safe_load(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise PipelineError(f"{path}: not UTF-8 text (byte {error.start})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

@@ -36,6 +36,24 @@ def with_secrets(
     return task
 
 
+def launches_jobs(task: dsl.PipelineTask, secrets: SecretNames) -> dsl.PipelineTask:
+    """What a train task needs to run a TrainJob/TFJob when its ``workers`` > 1: its own pod
+    (the job's owner) and namespace, the worker image, the Secret names the workers mount,
+    and S3 credentials for the shared spec, data and results (tlt_core.cluster.task)."""
+    from components import TLT_CORE_IMAGE
+
+    for env, path in (
+        ("TLT_POD_NAME", "metadata.name"),
+        ("TLT_POD_UID", "metadata.uid"),
+        ("TLT_POD_NAMESPACE", "metadata.namespace"),
+    ):
+        kubernetes.use_field_path_as_env(task, env_name=env, field_path=path)
+    task.set_env_variable("TLT_WORKER_IMAGE", TLT_CORE_IMAGE)
+    task.set_env_variable("TLT_MODEL_KEY_SECRET", secrets.model_key)
+    task.set_env_variable("TLT_S3_SECRET", secrets.s3)
+    return with_secrets(task, secrets, s3=True)
+
+
 def retried(task: dsl.PipelineTask, attempts: int = 3) -> dsl.PipelineTask:
     """Retries for stages that fail transiently (object store, node preemption)."""
     return task.set_retry(num_retries=attempts, backoff_duration="30s", backoff_factor=2.0)

@@ -14,7 +14,14 @@ from components.secrets import SecretNames
 from components.train import train
 from pipelines.names import network_title, pipeline_name
 from pipelines.targets import Target
-from pipelines.tasks import build_and_publish, on_cpu, on_gpu, retried, with_secrets
+from pipelines.tasks import (
+    build_and_publish,
+    launches_jobs,
+    on_cpu,
+    on_gpu,
+    retried,
+    with_secrets,
+)
 
 NAME = pipeline_name("train_deploy")
 DESCRIPTION = (
@@ -47,6 +54,9 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
         network: str = "ssd",
+        workers: int = 1,
+        gpus_per_worker: int = 1,
+        launcher: str = "trainjob",
     ):
         """Train, prune, retrain, gate, export and build engines; publish one model version.
 
@@ -81,17 +91,25 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             require_tensorrt: Fail the engine builds when TensorRT or a GPU is missing.
                 Off only for local test runs: the report then says no engine was built.
             network: The network trained and deployed, a name of tlt_core's network
-                table (ssd); experiment_spec must be that network's spec.
+                table (ssd, detectnet_v2); experiment_spec must be that network's spec.
+            workers: Pods that train and retrain together; 1 trains in the task's own pod,
+                more runs a TrainJob or TFJob of that many pods (one chief).
+            gpus_per_worker: GPUs each training pod gets when workers is more than 1.
+            launcher: What runs multi-pod training: trainjob (Kubeflow Trainer v2, on the
+                chart's TrainingRuntime) or tfjob (Kubeflow Training Operator v1).
         """
         converted = dataset_convert(dataset_uri=dataset_uri, convert_spec=convert_spec)
         retried(with_secrets(on_cpu(converted), secrets, s3=True))
 
+        distributed = {"workers": workers, "gpus_per_worker": gpus_per_worker, "launcher": launcher}
         trained = train(
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
             network=network,
+            **distributed,
         )
         retried(with_secrets(on_gpu(trained), secrets, model_key=True), attempts=2)
+        launches_jobs(trained, secrets)
 
         evaluated = evaluate(
             model=trained.outputs["model"],
@@ -111,8 +129,10 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             experiment_spec=experiment_spec,
             retrain_spec=retrain_spec,
             network=network,
+            **distributed,
         )
         retried(with_secrets(on_gpu(retrained), secrets, model_key=True), attempts=2)
+        launches_jobs(retrained, secrets)
 
         evaluated_pruned = evaluate(
             model=retrained.outputs["model"],

@@ -25,7 +25,9 @@ CHART = REPO / "charts" / "tlt-pipelines"
 ALL_FEATURES = CHART / "ci" / "all-features-values.yaml"
 NAMESPACE = "kubeflow-user-example-com"
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
-CRD_GROUPS = ("argoproj.io/",)  # Argo Events: not in kubernetes-validate's schemas
+# Not in kubernetes-validate's schemas: Argo Events (checked structurally) and Kubeflow
+# Trainer (validated against tests/crd_schemas).
+CRD_GROUPS = ("argoproj.io/", "trainer.kubeflow.org/")
 STANDARD_LABELS = (
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -259,8 +261,11 @@ def test_rbac_is_namespaced_and_minimal(manifests):
         role_names = {role["metadata"]["name"] for role in roles}
         assert binding["roleRef"]["name"] in role_names
         accounts = {doc["metadata"]["name"] for doc in manifests if doc["kind"] == "ServiceAccount"}
+        # The trainer Role goes to the account KFP runs the pipeline's pods as (values).
+        accounts.add("default-editor")
         for subject in binding["subjects"]:
             assert subject["kind"] == "ServiceAccount" and subject["name"] in accounts
+            assert subject["namespace"] == NAMESPACE
 
 
 def test_kfp_token_is_projected_with_the_pipelines_audience(full):
@@ -452,6 +457,7 @@ def test_gitops_sensor_submits_train_deploy_for_the_pushed_commit(full, tmp_path
     assert args.experiment_spec == "/work/repo/specs/ssd_train.txt"
     assert args.convert_spec == "/work/repo/specs/dataset_convert.txt"
     assert args.dataset_uri == "s3://team-data/kitti"
+    assert args.param == ["launcher=trainjob"]  # trainer.launcher of the values
     for index, bad in enumerate(("", "abc", "0123456789abcdef0123456789abcdef0123456; rm -rf /")):
         result, argv = _run_script(submit, {"COMMIT_SHA": bad}, tmp_path / f"bad{index}")
         assert result.returncode == 2 and argv is None, bad
@@ -471,3 +477,164 @@ def test_gitops_without_a_repository_submits_the_configmap_specs(tmp_path):
     args = _parse_tlt(argv)
     assert args.experiment_spec == "/etc/tlt/specs/ssd_train.txt"
     assert args.commit == "a" * 40
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 16, class 6: namespace everywhere, images by digest, token as a file, egress policy
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_every_namespaced_object_and_the_sensor_job_name_the_namespace(full):
+    assert all(doc["metadata"]["namespace"] == NAMESPACE for doc in full)
+    assert _sensor_job(_one(full, "Sensor"))["metadata"]["namespace"] == NAMESPACE
+
+
+def test_tlt_core_image_by_digest():
+    values = _all_features()
+    values["images"]["digest"] = DIGEST
+    docs = render(values)
+    cron = _one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    job = _sensor_job(_one(docs, "Sensor"))["spec"]["template"]["spec"]
+    want = f"registry.example.com/ml/tlt-core@{DIGEST}"
+    assert cron["containers"][0]["image"] == want
+    assert job["containers"][0]["image"] == want
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "md5:" + "ab" * 16, "ab" * 32])
+def test_schema_rejects_a_malformed_digest(digest):
+    values = _all_features()
+    values["images"]["digest"] = digest
+    with pytest.raises(helm.HelmError):
+        render(values)
+
+
+def test_git_token_is_mounted_as_a_file_not_an_env_var(full):
+    job = _sensor_job(_one(full, "Sensor"))["spec"]["template"]["spec"]
+    (clone,) = job["initContainers"]
+    env = {e["name"]: e for e in clone["env"]}
+    assert "GIT_TOKEN" not in env
+    assert env["GIT_TOKEN_FILE"]["value"] == "/var/run/secrets/git/token"
+    assert not any("valueFrom" in e for e in clone["env"])
+    mount = next(m for m in clone["volumeMounts"] if m["name"] == "git-token")
+    assert mount == {"name": "git-token", "mountPath": "/var/run/secrets/git", "readOnly": True}
+    volume = next(v for v in job["volumes"] if v["name"] == "git-token")
+    assert volume["secret"]["secretName"] == "git-token"
+    assert volume["secret"]["items"] == [{"key": "token", "path": "token"}]
+    assert "$GIT_TOKEN_FILE" in clone["args"][0] and '$GIT_TOKEN"' not in clone["args"][0]
+    # Only the submit container mounts no token.
+    assert all(m["name"] != "git-token" for m in job["containers"][0]["volumeMounts"])
+
+
+def test_network_policy_is_off_by_default():
+    assert not [d for d in render(None) if d["kind"] == "NetworkPolicy"]
+
+
+def test_network_policy_allows_dns_kfp_s3_and_git_only(full):
+    policy = _one(full, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Egress"]
+    rules = spec["egress"]
+    ports = [sorted((p["protocol"], p["port"]) for p in rule["ports"]) for rule in rules]
+    assert ports == [[("TCP", 53), ("UDP", 53)], [("TCP", 8888)], [("TCP", 443)], [("TCP", 9000)]]
+    kfp = rules[1]["to"][0]
+    assert kfp["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kubeflow"}
+    assert kfp["podSelector"]["matchLabels"] == {"app": "ml-pipeline"}
+    cidrs = sorted(rule["to"][0]["ipBlock"]["cidr"] for rule in rules[2:])
+    assert cidrs == ["10.20.0.0/24", "140.82.112.0/20"]
+    # It selects exactly the pods that submit runs: the CronJob's and the GitOps Job's.
+    selector = spec["podSelector"]
+    (expression,) = selector["matchExpressions"]
+    cron = _one(full, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]
+    job = _sensor_job(_one(full, "Sensor"))["spec"]["template"]["metadata"]
+    for pod in (cron, job):
+        labels = pod["labels"]
+        assert all(labels[k] == v for k, v in selector["matchLabels"].items())
+        assert labels["app.kubernetes.io/component"] in expression["values"]
+
+
+# ----------------------------------------------------------------------------------------
+# Distributed training: TrainingRuntime and the task pods' Role
+
+
+def test_trainer_is_off_by_default():
+    docs = render(None)
+    assert not [d for d in docs if d["kind"] == "TrainingRuntime"]
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-trainer")]
+
+
+def test_training_runtime_validates_and_hands_the_jobset_env_to_tlt(full):
+    from tests.crd_validation import assert_valid
+    from tlt_core.cluster import tf_config
+
+    runtime = _one(full, "TrainingRuntime")
+    assert_valid(runtime)
+    assert runtime["metadata"]["name"] == "tlt-train"
+    spec = runtime["spec"]["template"]["spec"]
+    assert spec["failurePolicy"]["maxRestarts"] == 2
+    assert spec["network"]["enableDNSHostnames"] is True
+    (node,) = spec["replicatedJobs"]
+    assert node["name"] == "node"  # the trainer step Trainer puts numNodes on
+    assert node["template"]["spec"]["completionMode"] == "Indexed"
+    pod = node["template"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["image"] == "registry.example.com/ml/tlt-core:0.1.0"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    fields = {
+        e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+        for e in container["env"]
+        if "valueFrom" in e
+    }
+    assert fields == tf_config.DOWNWARD_API
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env[tf_config.PORT] == "2222"
+    assert container["ports"][0]["containerPort"] == 2222
+    # A pod of this runtime, validated as a Kubernetes PodTemplateSpec too.
+    template = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": "x"},
+        "template": node["template"]["spec"]["template"],
+    }
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(template, version, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("launcher", "group", "resource"),
+    [("trainjob", "trainer.kubeflow.org", "trainjobs"), ("tfjob", "kubeflow.org", "tfjobs")],
+)
+def test_trainer_role_allows_exactly_the_launcher(launcher, group, resource):
+    values = _all_features()
+    values["trainer"]["launcher"] = launcher
+    docs = render(values)
+    role = _one(docs, "Role", "-trainer")
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in role["rules"]}
+    assert rules == {
+        ((group,), (resource,)): {"get", "list", "watch", "create", "delete"},
+        (("",), ("pods",)): {"get", "list", "watch"},
+        (("",), ("pods/log",)): {"get"},
+    }
+    binding = _one(docs, "RoleBinding", "-trainer")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "default-editor", "namespace": NAMESPACE}
+    ]
+    runtimes = [d for d in docs if d["kind"] == "TrainingRuntime"]
+    assert len(runtimes) == (1 if launcher == "trainjob" else 0)
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ({"trainer": {"enabled": True, "launcher": "mpijob"}}, "/trainer/launcher"),
+        ({"trainer": {"enabled": True, "launcher": "tfjob", "port": 80}}, "/trainer/port"),
+        ({"trainer": {"enabled": "yes", "launcher": "tfjob"}}, "/trainer/enabled"),
+    ],
+)
+def test_schema_rejects_bad_trainer_values(bad, where):
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError) as info:
+        chart.validate_schema(bad)
+    assert where in str(info.value)

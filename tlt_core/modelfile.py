@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from tlt_core.errors import ModelFileError
-from tlt_core.io_utils import atomic_path
+from tlt_core.io_utils import atomic_path, read_bytes_limited
 
 MAGIC = b"TLTSEAL\x00"
 CONTAINER_VERSION = 1
@@ -40,7 +40,13 @@ KIND_ETLT = "etlt"
 SCRYPT_LOG2_N = 15  # 32 MiB, ~0.1 s: slows key guessing, cheap next to a training epoch
 SCRYPT_R = 8
 SCRYPT_P = 1
+# The only key-derivation parameters a sealed file may ask for: the header is read before it
+# is authenticated, so a tampered r or p (cost grows linearly in each, memory in r) would
+# otherwise buy minutes of CPU or gigabytes of memory before the tag check fails. log2 N may
+# be lowered (older or test files) but never raised above what this project writes.
+ALLOWED_KDF = frozenset((log2_n, SCRYPT_R, SCRYPT_P) for log2_n in range(10, SCRYPT_LOG2_N + 1))
 SALT_BYTES = 16
+MAX_MODEL_FILE_BYTES = 4 << 30
 NONCE_BYTES = 12
 
 _MODEL_ENTRY = "model.keras"
@@ -99,8 +105,13 @@ def open_bytes(sealed: bytes, key: str, *, kind: str = KIND_TLT, source: str = "
         raise ModelFileError(f"{source}: unsupported container version {version}")
     if file_kind != kind:
         raise ModelFileError(f"{source}: a .{file_kind} file, expected a .{kind} file")
-    if len(salt) != SALT_BYTES or len(nonce) != NONCE_BYTES or not 10 <= log2_n <= 20:
+    if len(salt) != SALT_BYTES or len(nonce) != NONCE_BYTES:
         raise ModelFileError(f"{source}: wrong key or corrupted file")
+    if (log2_n, r, p) not in ALLOWED_KDF:
+        raise ModelFileError(
+            f"{source}: key-derivation parameters log2 N={log2_n}, r={r}, p={p} are not ones "
+            "this tlt writes (corrupted or tampered file)"
+        )
     header = sealed[:pos]
     try:
         cipher = AESGCM(_derive(key, salt, log2_n, r, p))
@@ -158,19 +169,18 @@ def save_model(
     return Path(path)
 
 
-def _read_sealed(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError as error:
-        raise ModelFileError(f"{path}: no such model file") from error
-    except IsADirectoryError as error:
-        raise ModelFileError(f"{path}: is a directory, expected a .tlt model file") from error
-    except OSError as error:
-        raise ModelFileError(f"{path}: cannot read: {error.strerror}") from error
+def read_model_file(path: str | Path) -> bytes:
+    """The bytes of a model file (.tlt, .etlt, .onnx): ModelFileError (exit 4) naming the path
+    when it is missing, not a regular file or larger than :data:`MAX_MODEL_FILE_BYTES`."""
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such model file")
+    return read_bytes_limited(
+        path, MAX_MODEL_FILE_BYTES, what="model file", error_type=ModelFileError
+    )
 
 
 def _open_archive(path: str | Path, key: str) -> zipfile.ZipFile:
-    plaintext = open_bytes(_read_sealed(path), key, kind=KIND_TLT, source=str(path))
+    plaintext = open_bytes(read_model_file(path), key, kind=KIND_TLT, source=str(path))
     try:
         return zipfile.ZipFile(io.BytesIO(plaintext))
     except zipfile.BadZipFile as error:

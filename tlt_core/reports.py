@@ -104,6 +104,14 @@ class Tile:
     mime: str = "image/jpeg"
 
 
+def _mode_text(mode: str, iou_threshold: float) -> str:
+    """`` (SAMPLE, IoU 0.5)``: the metric's mode and one matching IoU, those it has."""
+    if not mode:
+        return ""
+    iou = f", IoU {iou_threshold:g}" if iou_threshold else ""
+    return f" ({html.escape(mode)}{iou})"
+
+
 def evaluation_html(
     title: str,
     *,
@@ -173,7 +181,7 @@ def evaluation_html(
         f"<title>{esc(title)}</title><style>{_PAGE_STYLE}</style></head><body>"
         f"<h1>{esc(title)}</h1>"
         f"<p>{esc(metric)} <b>{mean_ap:.4f}</b>"
-        + (f" ({esc(mode)}, IoU {iou_threshold:g})" if mode else "")
+        + _mode_text(mode, iou_threshold)
         + f" over {num_images} validation images.</p>"
         f"<table>{header}</tr>{rows}</table>"
         + (f'<h2>Precision-recall curves</h2><div class="curves">{curves}</div>' if curves else "")

@@ -58,8 +58,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from tlt_core.errors import DataError, StorageError
-from tlt_core.io_utils import atomic_dir, atomic_path
+from tlt_core.errors import DataError, ModelFileError, StorageError
+from tlt_core.io_utils import atomic_dir, atomic_path, check_output_path
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -170,6 +170,12 @@ class S3Settings:
                 raise StorageError(f"{source}={raw}: expected http://host:port or https://host")
             if parsed.path not in ("", "/") or parsed.query:
                 raise StorageError(f"{source}={raw}: an endpoint has no path; give host:port")
+            try:
+                parsed.port  # noqa: B018 - urlsplit checks the port only when asked
+            except ValueError as error:
+                raise StorageError(f"{source}={raw}: {error}; expected host:port") from None
+            if not parsed.hostname:
+                raise StorageError(f"{source}={raw}: no host name; expected host:port")
             endpoint, secure = parsed.netloc, parsed.scheme == "https"
         else:
             endpoint, secure = AWS_ENDPOINT, True
@@ -839,6 +845,15 @@ class PathResolver:
             if not path.exists():
                 raise DataError("no such file or directory", path)
             return path
+        return self._download(uri)
+
+    def model(self, uri: str | os.PathLike[str]) -> Path:
+        """:meth:`input` for a model file: a missing one is a ModelFileError (exit 4)."""
+        if not is_remote(uri) and not Path(uri).exists():
+            raise ModelFileError(f"{uri}: no such model file")
+        return self.input(uri)
+
+    def _download(self, uri: str | os.PathLike[str]) -> Path:
         uri = str(uri)
         if uri not in self._inputs:
             source = S3Uri.parse(uri)
@@ -846,10 +861,14 @@ class PathResolver:
             self._inputs[uri] = download(uri, local, client=self.client, retry=self._retry)
         return self._inputs[uri]
 
-    def output(self, uri: str | os.PathLike[str]) -> Path:
-        """A local path to write ``uri`` to (nothing exists there yet for remote URIs)."""
+    def output(self, uri: str | os.PathLike[str], kind: str = "any") -> Path:
+        """A local path to write ``uri`` to (nothing exists there yet for remote URIs).
+
+        A local path is checked now, before the command's work starts
+        (:func:`tlt_core.io_utils.check_output_path`: ``kind`` "file", "dir" or "any").
+        """
         if not is_remote(uri):
-            return Path(uri)
+            return check_output_path(uri, kind)
         uri = str(uri)
         local = self._slot("out", S3Uri.parse(uri).name)
         self._outputs.append((uri, local))

@@ -13,15 +13,18 @@ get TensorFlow imported before they run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tlt_core import __version__
 from tlt_core.errors import TltError
+from tlt_core.io_utils import user_path_error
 
 
 @dataclass(frozen=True)
@@ -113,26 +116,71 @@ def configure_logging(verbose: bool = False) -> None:
     )
 
 
+# Exit status of a command stopped by SIGTERM (128 + 15), as a shell reports it.
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM, like KeyboardInterrupt by SIGINT: every
+    ``finally`` and ``with`` on the way out runs, so temporary files, half-written shards
+    and PathResolver's ``/tmp/tlt-paths-*`` are removed before the process exits."""
+
+
+def _raise_terminated(signum, _frame) -> None:
+    # A second SIGTERM must not interrupt the clean-up the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the block (Kubernetes evicts pods with
+    SIGTERM). Training installs its own handler inside, to checkpoint before stopping."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_command(func, args: argparse.Namespace, prog: str = "tlt") -> int:
     """Run a command function, turning every error into one line and an exit code."""
     try:
-        result = func(args)
+        with sigterm_raises():
+            result = func(args)
     except TltError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
+        return EXIT_TERMINATED
+    except OSError as error:
+        if error.filename is None:  # not about a path the user gave: a bug
+            return _internal_error(prog, error)
+        mapped = user_path_error(error)
+        print(f"{prog}: error: {mapped}", file=sys.stderr)
+        return mapped.exit_code
     except Exception as error:  # a bug, not bad input: still one line unless asked
-        if os.environ.get("TLT_DEBUG"):
-            raise
-        print(
-            f"{prog}: internal error: {type(error).__name__}: {error} "
-            "(set TLT_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal_error(prog, error)
     return int(result or 0)
+
+
+def _internal_error(prog: str, error: Exception) -> int:
+    if os.environ.get("TLT_DEBUG"):
+        raise error
+    print(
+        f"{prog}: internal error: {type(error).__name__}: {error} "
+        "(set TLT_DEBUG=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,11 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", False))
-    if needs_tensorflow(args):
-        from tlt_core.tfquiet import import_tensorflow_quietly
 
-        import_tensorflow_quietly()
-    return run_command(args.func, args)
+    def start_and_run(args: argparse.Namespace):
+        # Inside run_command, so SIGTERM and errors during TensorFlow's import are handled.
+        if needs_tensorflow(args):
+            from tlt_core.tfquiet import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
+        return args.func(args)
+
+    return run_command(start_and_run, args)
 
 
 if __name__ == "__main__":

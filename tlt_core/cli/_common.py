@@ -53,8 +53,11 @@ def start_job(args: argparse.Namespace) -> None:
 
 def add_log_file(path: str | None) -> None:
     """Also write the log to ``path`` (TLT's ``--log_file``)."""
+    from tlt_core.io_utils import check_output_path
+
     if not path:
         return
+    check_output_path(path, "file", what="--log_file")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -99,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from tlt_core.export.tensorrt import EngineOptions, parse_dims, parse_profile
+    from tlt_core.io_utils import check_output_path
     from tlt_core.stages.convert import build_engine
+
+    check_output_path(args.engine, "file", what="-e")
 
     outputs = tuple(name.strip() for name in args.outputs.split(",") if name.strip())
     if not outputs:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             output_prefix = paths.output(folder) / name
             output_prefix.parent.mkdir(parents=True, exist_ok=True)
         else:
-            output_prefix = args.output_filename
+            output_prefix = paths.output(args.output_filename)
         result = dataset_convert(
             spec,
             output_prefix,

@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from tlt_core.storage import PathResolver
 
     with PathResolver() as paths:
-        model = paths.input(args.model)
+        model = paths.model(args.model)
         spec = paths.input(args.experiment_spec_file)
-        output_dir = paths.output(args.output_dir) if args.output_dir else None
+        output_dir = paths.output(args.output_dir, "dir") if args.output_dir else None
         result = evaluate(
             model,
             spec,

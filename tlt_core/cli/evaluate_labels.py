@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
             iou_threshold=args.iou,
             include_difficult=args.include_difficult,
             classes=classes,
-            json_path=paths.output(args.json) if args.json else None,
-            pr_curve_dir=paths.output(args.pr_curves) if args.pr_curves else None,
+            json_path=paths.output(args.json, "file") if args.json else None,
+            pr_curve_dir=paths.output(args.pr_curves, "dir") if args.pr_curves else None,
         )
     print(outcome.table)
     return 0

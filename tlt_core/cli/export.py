@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     add_log_file(args.log_file)
     with PathResolver() as paths:
-        model = paths.input(args.model)
+        model = paths.model(args.model)
         spec = paths.input(args.experiment_spec)
         target = args.output_file or str(default_output_path(args.model))
         if is_remote(target):
@@ -118,17 +118,19 @@ def run(args: argparse.Namespace) -> int:
             output = paths.output(folder) / name
             output.parent.mkdir(parents=True, exist_ok=True)
         else:
-            output = target
+            output = paths.output(target, "file")
 
         def maybe_in(uri):
             return paths.input(uri) if uri else None
 
         def maybe_out(uri):
-            return paths.output(uri) if uri else None
+            return paths.output(uri, "file") if uri else None
 
         cal_data = args.cal_data_file
         if cal_data:  # an input, or an output when images are given to fill it
-            cal_data = paths.output(cal_data) if args.cal_image_dir else paths.input(cal_data)
+            cal_data = (
+                paths.output(cal_data, "file") if args.cal_image_dir else paths.input(cal_data)
+            )
         result = export(
             model,
             args.key,

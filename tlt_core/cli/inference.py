@@ -69,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         default=1,
         help="images per batch (default 1)",
     )
+    network.add_task_options("inference", parser)
     add_job_options(parser)
     parser.set_defaults(func=run)
 
@@ -78,20 +79,24 @@ def run(args: argparse.Namespace) -> int:
 
     start_job(args)
 
+    from tlt_core.networks import get_network
     from tlt_core.stages.inference import inference
     from tlt_core.storage import PathResolver
 
+    options = get_network(args.network).task_options("inference", args)
+
     with PathResolver() as paths:
         result = inference(
-            paths.input(args.model),
+            paths.model(args.model),
             paths.input(args.spec),
             args.key,
             paths.input(args.input),
-            paths.output(args.out_image_dir),
-            label_dir=paths.output(args.out_label_dir) if args.out_label_dir else None,
+            paths.output(args.out_image_dir, "dir"),
+            label_dir=paths.output(args.out_label_dir, "dir") if args.out_label_dir else None,
             threshold=args.threshold,
             batch_size=args.batch_size,
             network=args.network,
+            options=options,
         )
     print(
         f"{result.num_images} images, {result.num_detections} detections, "

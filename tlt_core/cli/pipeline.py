@@ -57,7 +57,9 @@ def _secret_options(parser: argparse.ArgumentParser) -> None:
 
 def _compile(args: argparse.Namespace) -> int:
     from pipelines.compile import PIPELINES, compile_pipeline
+    from tlt_core.io_utils import check_output_path
 
+    check_output_path(args.output, "dir", what="-o")
     names = list(PIPELINES) if args.pipeline == "all" else [args.pipeline]
     for name in names:
         path = compile_pipeline(

@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from tlt_core.storage import PathResolver
 
     with PathResolver() as paths:
-        model = paths.input(args.model)
-        output = paths.output(args.output_file)
+        model = paths.model(args.model)
+        output = paths.output(args.output_file, "file")
         result = prune(
             model,
             output,

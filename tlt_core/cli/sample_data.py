@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from tlt_core.storage import PathResolver
 
     with PathResolver() as paths:
-        output_dir = paths.output(args.output_dir)
+        output_dir = paths.output(args.output_dir, "dir")
         result = generate(
             output_dir,
             num_train=args.num_train,

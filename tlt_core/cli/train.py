@@ -80,13 +80,17 @@ def run(args: argparse.Namespace) -> int:
     gpus = len(args.gpu_index) if args.gpu_index else args.gpus
     add_log_file(args.log_file)
 
+    from tlt_core.cluster.tf_config import ensure_tf_config
     from tlt_core.stages.train import train
     from tlt_core.storage import PathResolver
 
+    # Under a TrainJob (JobSet) TF_CONFIG is derived from the pod's environment.
+    multi_worker = ensure_tf_config(os.environ)
+
     with PathResolver() as paths:
         spec = paths.input(args.experiment_spec_file)
-        model = paths.input(args.model) if args.model else None
-        results_dir = paths.output(args.results_dir)
+        model = paths.model(args.model) if args.model else None
+        results_dir = paths.output(args.results_dir, "dir")
         result = train(
             spec,
             results_dir,
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             initial_epoch=args.initial_epoch,
             gpus=gpus,
             use_amp=args.use_amp,
-            multi_worker="TF_CONFIG" in os.environ,
+            multi_worker=multi_worker,
             verbose=1 if sys.stderr.isatty() else 0,
         )
     if result.interrupted:

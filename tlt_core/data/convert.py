@@ -16,8 +16,10 @@ Partition modes (002 §4.2.3):
 
 Within a fold, frames are cut into ``num_shards`` contiguous shards (a shard may be empty;
 its file is still written, so the file count is always ``num_partitions * num_shards``).
-The image bytes are stored as read from disk (no decode or re-encode); the size comes from
-the image header; boxes are clipped to the image. Frames are streamed: the files of the
+The image bytes are stored as read from disk (no re-encode); the size comes from the image
+header, and each image is decoded once by the reader threads so a corrupt or truncated image
+is an error here (:mod:`tlt_core.data.imagecheck`), not a silent drop in training; boxes are
+clipped to the image. Frames are streamed: the files of the
 next :data:`HINT_AHEAD` frames are hinted to the kernel (``posix_fadvise(WILLNEED)``) and
 two reader threads read, parse and encode the next few frames (at most :data:`READ_AHEAD`)
 while the calling thread writes the current one, so disk reads overlap the rest of the
@@ -43,9 +45,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from tlt_core.data.imagecheck import verify_decodes
 from tlt_core.data.kitti import Frame, clip_objects, list_frames, read_labels
-from tlt_core.data.tfrecord import RecordWriter, encode_example, image_format_and_size
+from tlt_core.data.tfrecord import (
+    MAX_IMAGE_FILE_BYTES,
+    RecordWriter,
+    encode_example,
+    image_format_and_size,
+)
 from tlt_core.errors import DataError, UsageError
+from tlt_core.io_utils import read_bytes_limited
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +239,11 @@ class _FrameRecord:
 
 
 def _frame_record(frame: Frame, strict: bool) -> _FrameRecord:
-    try:
-        image_bytes = frame.image_path.read_bytes()
-    except OSError as error:
-        raise DataError(f"cannot read image: {error.strerror}", frame.image_path) from None
+    image_bytes = read_bytes_limited(frame.image_path, MAX_IMAGE_FILE_BYTES, what="image file")
     fmt, width, height = image_format_and_size(image_bytes, frame.image_path)
+    # A full decode here, in the read-ahead workers: the training input would otherwise drop
+    # a broken image later without naming it.
+    verify_decodes(image_bytes, fmt, frame.image_path)
     read = read_labels(frame.label_path, strict=strict)
     objects, n_clipped = clip_objects(
         read.objects, width, height, path=frame.label_path, strict=strict

@@ -27,8 +27,15 @@ def png_to_rgb(encoded: bytes) -> np.ndarray:
     """Decode PNG bytes to RGB uint8 ``[H, W, 3]`` (see the module doc for the conversions)."""
     import imagecodecs
 
+    from tlt_core.data.tfrecord import image_format_and_size
+    from tlt_core.errors import DataError
+
     if isinstance(encoded, np.ndarray):  # eager numpy_function passes a 0-d object array
         encoded = encoded.item()
+    try:  # the size in the header first: never allocate for an absurd claimed size
+        image_format_and_size(encoded)
+    except DataError as error:
+        raise ImageDecodeError(f"cannot decode PNG: {error}") from None
     try:
         pixels = imagecodecs.png_decode(encoded)
     except (imagecodecs.PngError, ValueError, RuntimeError) as error:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tlt_core.errors import DataError
-from tlt_core.io_utils import atomic_path
+from tlt_core.io_utils import atomic_path, read_bytes_limited
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,11 @@ FIELD_NAMES = (
     "score",
 )
 NUM_FIELDS = 15
+# Bounds on one label file, far above any real frame (KITTI's busiest has under 100 objects,
+# a line is about 100 bytes) and low enough that a bad file costs at most a second and a few
+# MB, not minutes and gigabytes.
+MAX_LABEL_BYTES = 4 << 20
+MAX_OBJECTS_PER_FRAME = 10_000
 
 
 @dataclass(frozen=True)
@@ -148,19 +153,30 @@ def parse_kitti_line(
 
 
 def read_labels(path: str | Path, *, strict: bool = True) -> LabelRead:
-    """Read a label file; see the module docstring for ``strict``. Blank lines are ignored."""
+    """Read a label file; see the module docstring for ``strict``. Blank lines are ignored.
+
+    The file must be a regular file of at most :data:`MAX_LABEL_BYTES` and
+    :data:`MAX_OBJECTS_PER_FRAME` non-blank lines. A UTF-8 byte-order mark is dropped (editors
+    on Windows write one), so it never becomes part of the first class name.
+    """
     path = Path(path)
+    data = read_bytes_limited(path, MAX_LABEL_BYTES, what="label file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError("label file not found", path) from None
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DataError(f"not UTF-8 text ({error.reason})", path) from None
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(f"not UTF-8 text ({error.reason})", path, line) from None
     objects: list[KittiObject] = []
     skipped = 0
+    n_lines = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        n_lines += 1
+        if n_lines > MAX_OBJECTS_PER_FRAME:
+            raise DataError(
+                f"more than {MAX_OBJECTS_PER_FRAME} objects in one frame", path, line_no, "fields"
+            )
         try:
             objects.append(parse_kitti_line(line, path, line_no))
         except DataError as error:

@@ -6,6 +6,8 @@
     boxes       float32 [B, N, 4]     pixel corners x1, y1, x2, y2 in the output image
     classes     int32   [B, N]        model class index 1..C (0 = padding)
     difficult   bool    [B, N]        occlusion > 0
+    occlusion   int32   [B, N]        KITTI occlusion level (0..3)
+    truncation  float32 [B, N]        KITTI truncation (0..1)
     orig_size   int32   [B, 2]        decoded image (h, w)
     frame_id    string  [B]
 
@@ -48,6 +50,7 @@ import tensorflow as tf
 from tlt_core.data import kitti, tfrecord
 from tlt_core.data.decode import decode_rgb
 from tlt_core.errors import DataError
+from tlt_core.io_utils import check_regular_file, read_bytes_limited
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,7 @@ def check_image_file(path: str | Path) -> tuple[str, int, int]:
     """``(format, width, height)`` from the header; :class:`DataError` naming the file when
     it is empty, not PNG/JPEG, has a broken header or is visibly truncated."""
     path = Path(path)
+    check_regular_file(path, what="image file")
     try:
         with path.open("rb") as stream:
             head = stream.read(HEADER_PREFIX_BYTES)
@@ -181,7 +185,8 @@ def check_image_file(path: str | Path) -> tuple[str, int, int]:
     except DataError:
         if size <= len(head):
             raise
-        fmt, width, height = tfrecord.image_format_and_size(path.read_bytes(), path)
+        whole = read_bytes_limited(path, tfrecord.MAX_IMAGE_FILE_BYTES, what="image file")
+        fmt, width, height = tfrecord.image_format_and_size(whole, path)
     if fmt == "png" and not tail.endswith(PNG_END):
         raise DataError("truncated PNG (no IEND chunk at the end)", path)
     if fmt == "jpeg" and JPEG_END not in tail:
@@ -221,7 +226,7 @@ class InputStats:
 def _kitti_records(source: InputSource) -> tuple[tf.data.Dataset, int]:
     """A dataset of raw records of a KITTI directory source: labels read here, once."""
     frames = kitti.list_frames(source.image_dir, source.label_dir)
-    paths, ids, names, occlusion, boxes, counts = [], [], [], [], [], []
+    paths, ids, names, occlusion, truncation, boxes, counts = [], [], [], [], [], [], []
     for frame in frames:
         _, width, height = check_image_file(frame.image_path)
         # Boxes are clipped to the image as dataset-convert does, so both sources agree.
@@ -233,6 +238,7 @@ def _kitti_records(source: InputSource) -> tuple[tf.data.Dataset, int]:
         counts.append(len(objects))
         names.extend(o.class_name for o in objects)
         occlusion.extend(o.occlusion for o in objects)
+        truncation.extend(o.truncation for o in objects)
         boxes.extend(o.box for o in objects)
     counts_t = tf.constant(counts, tf.int64)
     records = {
@@ -240,6 +246,9 @@ def _kitti_records(source: InputSource) -> tuple[tf.data.Dataset, int]:
         "frame_id": tf.constant(ids, tf.string),
         "class_names": tf.RaggedTensor.from_row_lengths(tf.constant(names, tf.string), counts_t),
         "occlusion": tf.RaggedTensor.from_row_lengths(tf.constant(occlusion, tf.int64), counts_t),
+        "truncation": tf.RaggedTensor.from_row_lengths(
+            tf.constant(np.asarray(truncation, np.float32)), counts_t
+        ),
         "boxes": tf.RaggedTensor.from_row_lengths(
             tf.constant(np.asarray(boxes, np.float32).reshape(-1, 4)), counts_t
         ),
@@ -253,6 +262,7 @@ def _read_kitti_record(record: dict) -> dict:
         "frame_id": record["frame_id"],
         "class_names": record["class_names"],
         "occlusion": record["occlusion"],
+        "truncation": record["truncation"],
         "boxes": record["boxes"],
     }
 
@@ -264,6 +274,7 @@ def _parse_tfrecord(serialized: tf.Tensor) -> dict:
         "frame_id": parsed[tfrecord.FRAME_ID],
         "class_names": parsed[tfrecord.OBJECT_CLASS],
         "occlusion": parsed["target/occlusion"],
+        "truncation": parsed["target/truncation"],
         "boxes": parsed["target/boxes"],
     }
 
@@ -328,6 +339,8 @@ def _select_objects(record: dict, table, keep_difficult: bool) -> tuple[tf.Tenso
         tf.boolean_mask(record["boxes"], keep),
         tf.boolean_mask(classes, keep),
         tf.boolean_mask(difficult, keep),
+        tf.cast(tf.boolean_mask(record["occlusion"], keep), tf.int32),
+        tf.cast(tf.boolean_mask(record["truncation"], keep), tf.float32),
     )
 
 
@@ -385,12 +398,15 @@ def build_dataset(
 
     def example(index: tf.Tensor, record: dict) -> dict:
         image = decode_rgb(record["encoded"])
-        boxes, classes, difficult = _select_objects(record, table, keep_difficult)
+        boxes, classes, difficult, occlusion, truncation = _select_objects(
+            record, table, keep_difficult
+        )
         if training:
             pixels, boxes, kept = transform.train(
                 image, boxes, tf.stack([tf.constant(seed, tf.int64), index])
             )
             classes, difficult = tf.gather(classes, kept), tf.gather(difficult, kept)
+            occlusion, truncation = tf.gather(occlusion, kept), tf.gather(truncation, kept)
         else:
             pixels, boxes = transform.evaluate(image, boxes)
         if max_objects is not None:
@@ -399,11 +415,14 @@ def build_dataset(
                 classes[:max_objects],
                 difficult[:max_objects],
             )
+            occlusion, truncation = occlusion[:max_objects], truncation[:max_objects]
         return {
             "image": pixels,
             "boxes": boxes,
             "classes": classes,
             "difficult": difficult,
+            "occlusion": occlusion,
+            "truncation": truncation,
             "orig_size": tf.shape(image, out_type=tf.int32)[:2],
             "frame_id": record["frame_id"],
         }
@@ -421,6 +440,8 @@ def build_dataset(
             "boxes": [n, 4],
             "classes": [n],
             "difficult": [n],
+            "occlusion": [n],
+            "truncation": [n],
             "orig_size": [2],
             "frame_id": [],
         },
@@ -429,6 +450,8 @@ def build_dataset(
             "boxes": 0.0,
             "classes": 0,
             "difficult": False,
+            "occlusion": 0,
+            "truncation": 0.0,
             "orig_size": 0,
             "frame_id": "",
         },

@@ -74,6 +74,10 @@ OBJECT_INT_FEATURES: dict[str, str] = {"target/occlusion": "occlusion"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8"
 # JPEG start-of-frame markers carrying the size: C0..CF except DHT (C4), JPG (C8), DAC (CC).
+# Largest decoded image accepted (8192 x 8192, 192 MiB as RGB): checked from the header, so a
+# small file claiming a huge size is refused before any pixel memory is allocated.
+MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_IMAGE_FILE_BYTES = 256 << 20
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
@@ -95,6 +99,11 @@ def image_format_and_size(data: bytes, path: str | Path | None = None) -> tuple[
         raise DataError("not a PNG or JPEG image", path)
     if width == 0 or height == 0:
         raise DataError(f"corrupt {fmt.upper()}: size {width}x{height}", path)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(
+            f"{width}x{height} image: more than the {MAX_IMAGE_PIXELS} pixels this tlt decodes",
+            path,
+        )
     return fmt, width, height
 
 

@@ -10,8 +10,11 @@ input pixels (IoU does not change under the per-axis resize to the original imag
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,6 +22,7 @@ class Collected:
     predictions: list[Any] = field(default_factory=list)  # one per image (network-defined)
     truths: list[Any] = field(default_factory=list)  # one per image (network-defined)
     frame_ids: list[str] = field(default_factory=list)
+    skipped_images: int = 0  # records dropped because their image failed to decode
 
 
 def collect_predictions(
@@ -43,11 +47,14 @@ def collect_predictions(
     batch_size = batch_size or network.eval_batch_size(spec)
     if runner.max_batch_size:
         batch_size = min(batch_size, runner.max_batch_size)
+    from tlt_core.data.pipeline import InputStats
+
     if postprocess is None:
         postprocess = network.postprocessor(spec, runner)
     height, width = spec.input_shape[0], spec.input_shape[1]
+    stats = InputStats()
     dataset = network.input_pipeline(
-        spec, training=False, batch_size=batch_size, sources=sources, shuffle=False
+        spec, training=False, batch_size=batch_size, sources=sources, shuffle=False, stats=stats
     )
     out = Collected()
     for batch in dataset.as_numpy_iterator():
@@ -61,6 +68,12 @@ def collect_predictions(
         out.predictions.extend(predictions)
         out.truths.extend(truths)
         out.frame_ids.extend(frame_ids)
+    out.skipped_images = stats.skipped
+    if out.skipped_images:
+        log.warning(
+            "evaluation: %d image(s) skipped (failed to decode); the scores leave them out",
+            out.skipped_images,
+        )
     return out
 
 

@@ -102,11 +102,15 @@ def parse_cache(text: str, path: str | Path = "<cache>") -> CalibrationCache:
 
 
 def read_cache(path: str | Path) -> CalibrationCache:
+    from tlt_core.io_utils import read_bytes_limited
+
     path = Path(path)
+    if not path.exists():
+        raise ExportError(located("calibration cache not found", path))
+    # A cache holds one line per tensor (tens of KB); 16 MiB bounds a wrong file's cost.
+    data = read_bytes_limited(path, 16 << 20, what="calibration cache", error_type=ExportError)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ExportError(located("calibration cache not found", path)) from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ExportError(located("not a text TensorRT calibration cache", path)) from None
     return parse_cache(text, path)

@@ -263,7 +263,7 @@ def write_model(path: str | Path, model, key: str | None = None) -> Path:
         raise ExportError(located("output must end in .etlt (sealed) or .onnx (plain)", path))
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-    log.info("wrote %s (%.1f MiB)", path, path.stat().st_size / 2**20)
+    log.info("wrote %s (%.1f MiB)", path, len(data) / 2**20)
     return path
 
 
@@ -290,13 +290,10 @@ def read_model(path: str | Path, key: str | None = None):
     import onnx
 
     from tlt_core.errors import ModelFileError
-    from tlt_core.modelfile import KIND_ETLT, open_bytes
+    from tlt_core.modelfile import KIND_ETLT, open_bytes, read_model_file
 
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ModelFileError(f"{path}: cannot read: {error.strerror}") from None
+    data = read_model_file(path)
     if path.suffix == ".etlt":
         data = open_bytes(data, key or "", kind=KIND_ETLT, source=str(path))
     try:

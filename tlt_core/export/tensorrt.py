@@ -151,13 +151,10 @@ def import_tensorrt():
 
 def read_model_bytes(input_file: str | Path, key: str | None) -> bytes:
     """ONNX bytes of an ``.onnx`` file, or of an ``.etlt`` opened with ``key``."""
-    from tlt_core.modelfile import KIND_ETLT, open_bytes
+    from tlt_core.modelfile import KIND_ETLT, open_bytes, read_model_file
 
     path = Path(input_file)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise EngineBuildError(located(f"cannot read model: {error.strerror}", path)) from None
+    data = read_model_file(path)
     if path.suffix == ".etlt":
         return open_bytes(data, key or "", kind=KIND_ETLT, source=str(path))
     return data

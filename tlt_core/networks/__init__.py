@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from tlt_core.errors import UsageError
 from tlt_core.networks.base import Network
+from tlt_core.networks.detectnet_v2.network import NETWORK as DETECTNET_V2
 from tlt_core.networks.ssd.network import NETWORK as SSD
 
 NETWORKS: dict[str, Network] = {
     "ssd": SSD,
+    "detectnet_v2": DETECTNET_V2,
 }
 
 DEFAULT_NETWORK = "ssd"

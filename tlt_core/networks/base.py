@@ -82,6 +82,9 @@ class TrainingSettings:
     # pruned, resume, pretrained; the first one set wins.
     start_models: tuple[tuple[str, bool], ...] = ()
     enable_qat: bool = False
+    # The first epoch validated (002's first_validation_epoch); then every
+    # validation_period epochs, and always after the last one.
+    first_validation_epoch: int = 1
 
 
 @dataclass(frozen=True)
@@ -280,12 +283,15 @@ class Network(abc.ABC):
         shuffle: bool | None = None,
         seed: int | None = None,
         repeat: bool = False,
+        stats: Any = None,
     ) -> Any:
         """The ``tf.data.Dataset`` of batches (dicts) for training (with the network's
         training augmentation) or evaluation (resized and normalised only).
         ``batch["image"]`` is float32 ``[B, H, W, C]`` as the model takes it and
         ``batch["frame_id"]`` string ``[B]``; the other keys are the network's labels. ``sources`` overrides the spec's data sources;
-        ``seed`` (default: the spec's) makes shuffling and augmentation repeatable."""
+        ``seed`` (default: the spec's) makes shuffling and augmentation repeatable;
+        ``stats`` (a ``tlt_core.data.pipeline.InputStats``), when given, counts the records
+        read and delivered, so images that fail to decode are reported, not dropped silently."""
 
     @abc.abstractmethod
     def dataset_size(self, spec: NetworkSpec, *, training: bool, sources: Any = None) -> int:
@@ -397,6 +403,17 @@ class Network(abc.ABC):
         ``boxes.nms.Detections`` and truths ``evaluate.ap.GroundTruth``; None (no grid of
         frames) otherwise."""
         return None
+
+    # --- network-specific task options -----------------------------------------------------
+    def add_task_options(self, task: str, parser: Any) -> None:
+        """Add this network's own options to the ``tlt <network> <task>`` parser (none by
+        default; DetectNet_v2's inference takes 002's cluster-params file)."""
+        return None
+
+    def task_options(self, task: str, args: Any) -> dict[str, Any]:
+        """This network's own options from the parsed arguments; the stage hands them to
+        the network's hooks as ``options`` (only when not empty)."""
+        return {}
 
     # --- inference -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -25,18 +25,21 @@ _REPEATED = re.compile(r'Message type "[\w.]+" should not have multiple "(\w+)" 
 _POSITION = re.compile(r"^(\d+):(\d+) : ")
 
 
+MAX_SPEC_BYTES = 1 << 20  # a spec is a few KB; a larger "spec" is the wrong file
+
+
 def read_spec_text(path: str | Path) -> str:
-    """The text of a spec file, or a `SpecError` saying why it cannot be read."""
+    """The text of a spec file, or a `SpecError` saying why it cannot be read.
+
+    A regular file of at most :data:`MAX_SPEC_BYTES`; a UTF-8 byte-order mark is dropped.
+    """
+    from tlt_core.io_utils import read_bytes_limited
+
+    data = read_bytes_limited(path, MAX_SPEC_BYTES, what="spec file", error_type=SpecError)
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("spec file not found", path) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, not a spec file", path) from None
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise SpecError(f"not UTF-8 text (byte {error.start})", path) from None
-    except OSError as error:
-        raise SpecError(f"cannot read spec file: {error.strerror}", path) from None
 
 
 def parse_message(text: str, message: Message, path: str | Path) -> SpecLocator:

@@ -35,6 +35,7 @@ class EvalResult:
     ap_result: Any = field(default=None, repr=False)  # the network's full result object
     seconds: float = 0.0
     frames: list[Any] = field(default_factory=list, repr=False)  # reports.Tile (evaluate.frames)
+    skipped_images: int = 0  # validation images that failed to decode (left out of the AP)
     label_set_sha256: str = ""  # identity of the ground truth evaluated on
     metric: str = "mAP"  # the primary metric's name
 
@@ -140,6 +141,7 @@ def evaluate(
         summary = json.loads(json_path.read_text())
         summary["model"] = str(model_path)
         summary["other_modes"] = {mode: other.value for mode, other in others.items()}
+        summary["skipped_images"] = collected.skipped_images
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
         paths.extend(reports)
     return EvalResult(
@@ -154,6 +156,7 @@ def evaluate(
         ap_result=result.raw,
         seconds=seconds,
         frames=selector.tiles() if selector is not None else [],
+        skipped_images=collected.skipped_images,
         label_set_sha256=label_set_sha256(collected, spec.class_names),
         metric=result.name,
     )

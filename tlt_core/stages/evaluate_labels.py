@@ -22,7 +22,7 @@ import numpy as np
 
 from tlt_core.boxes.nms import Detections
 from tlt_core.data.kitti import KittiObject, read_label_file
-from tlt_core.errors import DataError, UsageError
+from tlt_core.errors import DataError, UsageError, located
 from tlt_core.evaluate.ap import AP_MODES, APResult, GroundTruth, compute_ap
 from tlt_core.evaluate.report import format_ap_table, plot_pr_curves, write_json
 
@@ -103,13 +103,21 @@ def evaluate_labels(
         for obj in objects:
             if obj.score is None:
                 raise DataError("prediction without a score (16th field)", path, obj.line, "score")
+            if not 0.0 <= obj.score <= 1.0:
+                log.warning("%s", located(f"{obj.score:g} outside [0, 1]", path, obj.line, "score"))
         pred_objects[frame] = objects
 
+    found = {o.class_name.lower() for objs in gt_objects.values() for o in objs}
+    found |= {o.class_name.lower() for objs in pred_objects.values() for o in objs}
     if classes:
         names = _normalise_classes(classes)
+        unknown = [name for name in names if name not in found]
+        if unknown:  # a typo would otherwise average in an AP of 0
+            raise UsageError(
+                f"--classes: {', '.join(unknown)} in no ground-truth or prediction label "
+                f"(found: {', '.join(sorted(found)) or 'none'})"
+            )
     else:
-        found = {o.class_name.lower() for objs in gt_objects.values() for o in objs}
-        found |= {o.class_name.lower() for objs in pred_objects.values() for o in objs}
         names = sorted(found)
         if not names:
             raise DataError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlt_core.errors import ExportError, ModelFileError, located
-from tlt_core.io_utils import write_text_atomic
+from tlt_core.io_utils import commit_together, staged, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -113,18 +113,11 @@ def export(
     except ModelFileError as error:
         raise ExportError(str(error)) from None
 
-    height, width, channels = experiment.input_shape
-    exported = onnx_export.export_model(model, net, experiment, variant=variant, opset=target_opset)
-    output_path = Path(output_path) if output_path else default_output_path(model_path)
-    onnx_export.write_model(output_path, exported.full, key)
-    plain_onnx = output_path if output_path.suffix == ".onnx" else None
-
-    cache_path = None
-    tensorfile = None
-    tensor_count = 0
+    # Calibration inputs are read and checked before anything is written: a bad
+    # --cal_image_dir fails fast and leaves nothing behind.
+    calibration = None
     if data_type == "int8":
-        cache_path = Path(cal_cache_file) if cal_cache_file else output_path.with_name("cal.bin")
-        data, tensorfile = calibration_batches(
+        calibration = calibration_batches(
             net,
             experiment,
             image_dir=cal_image_dir,
@@ -132,46 +125,64 @@ def export(
             batches=batches,
             batch_size=batch_size,
         )
-        tensor_count = calibrate_and_write(exported.network, data, cache_path)
 
-    engine_path = None
-    if engine_file:
-        from tlt_core.export.onnx import model_bytes
-        from tlt_core.export.tensorrt import EngineOptions, build_engine
-
-        options = EngineOptions(
-            data_type=data_type,
-            input_dims=(channels, height, width),
-            max_batch_size=max_batch_size,
-            workspace_bytes=max_workspace_size,
-            cal_cache=str(cache_path) if cache_path else None,
-            cal_batch_size=batch_size,
-            strict_types=strict_type_constraints,
-            extra_outputs=tuple(net.raw_output_names),
+    with commit_together():  # every output appears together, or none of them
+        height, width, channels = experiment.input_shape
+        exported = onnx_export.export_model(
+            model, net, experiment, variant=variant, opset=target_opset
         )
-        engine_path = build_engine(
-            model_bytes(exported.full), engine_file, options, source=str(output_path)
-        ).engine_path
+        output_path = Path(output_path) if output_path else default_output_path(model_path)
+        onnx_export.write_model(output_path, exported.full, key)
+        plain_onnx = output_path if output_path.suffix == ".onnx" else None
 
-    ds_files: dict[str, str] = {}
-    if gen_ds_config:
-        if plain_onnx is None:
-            plain_onnx = output_path.with_suffix(".onnx")
-            onnx_export.write_model(plain_onnx, exported.full)
-        ds_dir = output_path.parent
-        texts = net.deepstream_config(
-            experiment,
-            model_file=relative_to(plain_onnx, ds_dir),
-            model_class_names=model_classes,
-            data_type=data_type,
-            batch_size=1,
-            engine_file=relative_to(engine_path, ds_dir),
-            cal_cache_file=relative_to(cache_path, ds_dir),
-        )
-        written = {name: write_text_atomic(ds_dir / name, text) for name, text in texts.items()}
-        # "labels" and "config": the labels file and the nvinfer config, in that order.
-        for kind, path in zip(("labels", "config"), written.values(), strict=False):
-            ds_files[kind] = str(path)
+        cache_path = None
+        tensorfile = None
+        tensor_count = 0
+        if data_type == "int8":
+            cache_path = (
+                Path(cal_cache_file) if cal_cache_file else output_path.with_name("cal.bin")
+            )
+            data, tensorfile = calibration
+            tensor_count = calibrate_and_write(exported.network, data, cache_path)
+
+        engine_path = None
+        if engine_file:
+            from tlt_core.export.onnx import model_bytes
+            from tlt_core.export.tensorrt import EngineOptions, build_engine
+
+            options = EngineOptions(
+                data_type=data_type,
+                input_dims=(channels, height, width),
+                max_batch_size=max_batch_size,
+                workspace_bytes=max_workspace_size,
+                cal_cache=str(staged(cache_path)) if cache_path else None,
+                cal_batch_size=batch_size,
+                strict_types=strict_type_constraints,
+                extra_outputs=tuple(net.raw_output_names),
+            )
+            engine_path = build_engine(
+                model_bytes(exported.full), engine_file, options, source=str(output_path)
+            ).engine_path
+
+        ds_files: dict[str, str] = {}
+        if gen_ds_config:
+            if plain_onnx is None:
+                plain_onnx = output_path.with_suffix(".onnx")
+                onnx_export.write_model(plain_onnx, exported.full)
+            ds_dir = output_path.parent
+            texts = net.deepstream_config(
+                experiment,
+                model_file=relative_to(plain_onnx, ds_dir),
+                model_class_names=model_classes,
+                data_type=data_type,
+                batch_size=1,
+                engine_file=relative_to(engine_path, ds_dir),
+                cal_cache_file=relative_to(cache_path, ds_dir),
+            )
+            written = {name: write_text_atomic(ds_dir / name, text) for name, text in texts.items()}
+            # "labels" and "config": the labels file and the nvinfer config, in that order.
+            for kind, path in zip(("labels", "config"), written.values(), strict=False):
+                ds_files[kind] = str(path)
 
     return ExportResult(
         output_path=str(output_path),

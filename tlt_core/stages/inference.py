@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,10 @@ def inference(
     threshold: float | None = None,
     batch_size: int = 1,
     network: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> InferenceResult:
+    """``options``: the network's own inference options (`Network.task_options`), handed
+    to its post-processor and writer."""
     from tlt_core.inference_runner import open_runner
     from tlt_core.networks import get_network
 
@@ -98,10 +102,11 @@ def inference(
     net.check_model(spec, runner, source=str(model_path))
     if runner.max_batch_size:
         batch_size = min(batch_size, runner.max_batch_size)
-    postprocess = net.postprocessor(spec, runner, threshold=threshold)
+    extra = {"options": dict(options)} if options else {}
+    postprocess = net.postprocessor(spec, runner, threshold=threshold, **extra)
     out_dir = Path(output_image_dir)
     labels = Path(label_dir) if label_dir else None
-    writer = net.inference_writer(spec, out_dir, label_dir=labels)
+    writer = net.inference_writer(spec, out_dir, label_dir=labels, **extra)
 
     start = time.time()
     result = InferenceResult(0, 0, 0, out_dir, labels)

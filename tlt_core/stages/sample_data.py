@@ -1,4 +1,5 @@
-"""Stage: generate the sample KITTI dataset (``tlt sample-data``)."""
+"""Stage: generate the sample KITTI dataset (``tlt sample-data``), with an experiment spec
+per network (``specs/<network>_train.txt``) reading it."""
 
 from __future__ import annotations
 

@@ -227,8 +227,13 @@ def _train(
         runner = KerasRunner(base_model, net)
         if postprocess is None:  # built once (SSD: the anchors)
             postprocess = net.postprocessor(spec, runner)
-        result = score(net, spec, collect_predictions(net, spec, runner, postprocess=postprocess))
-        return {metric: float(result.value), "per_class": dict(result.per_class)}
+        collected = collect_predictions(net, spec, runner, postprocess=postprocess)
+        result = score(net, spec, collected)
+        return {
+            metric: float(result.value),
+            "per_class": dict(result.per_class),
+            "skipped_images": collected.skipped_images,
+        }
 
     height, width = spec.input_shape[0], spec.input_shape[1]
     log.info(

@@ -51,6 +51,7 @@ class LoopContext:
     status: Any
     verbose: int = 0
     extra_callbacks: Sequence[Any] = ()
+    input_stats: Any = None  # data.pipeline.InputStats of the current epoch's dataset
 
     @property
     def metric_name(self) -> str:
@@ -104,12 +105,19 @@ def target_dataset(
     seed: int,
     skip_batches: int = 0,
     sources=None,
+    stats=None,
 ):
     """``network.input_pipeline(training=True)`` mapped by ``targets`` to ``(images, y_true)``."""
     import tensorflow as tf
 
     dataset = network.input_pipeline(
-        spec, training=True, batch_size=batch_size, sources=sources, repeat=False, seed=seed
+        spec,
+        training=True,
+        batch_size=batch_size,
+        sources=sources,
+        repeat=False,
+        seed=seed,
+        stats=stats,
     )
     if skip_batches:
         dataset = dataset.skip(skip_batches)
@@ -121,11 +129,17 @@ def epoch_dataset(ctx: LoopContext, epoch: int, *, batch_size: int, skip_batches
     fit loop and the distributed loop, so a resumed or distributed run sees the same data)."""
     import keras
 
+    from tlt_core.data.pipeline import InputStats
+
     if ctx.settings.seed is not None:
         keras.utils.set_random_seed(ctx.settings.seed + epoch)
+    # A fresh count per epoch: after the epoch's pass its ``skipped`` is exact, and
+    # finish_epoch reports it (log and status.json) instead of dropping images silently.
+    ctx.input_stats = InputStats()
     return target_dataset(
         ctx.network,
         ctx.spec,
+        stats=ctx.input_stats,
         targets=ctx.targets,
         batch_size=batch_size,
         seed=(ctx.settings.seed or 0) + epoch,
@@ -190,7 +204,7 @@ def finish_epoch(
     done = epoch + 1
     partial = preempted and steps < ctx.steps_per_epoch
     record: dict[str, Any] = {
-        "epoch": done if not partial else epoch,
+        "epoch": done,
         "loss": float(loss),
         "lr": lr,
         metric: None,
@@ -201,10 +215,21 @@ def finish_epoch(
         ctx.chief
         and not partial
         and ctx.validate is not None
-        and (done % ctx.settings.validation_period == 0 or done == ctx.settings.num_epochs)
+        and _validation_due(ctx.settings, done)
     ):
-        result = ctx.validate(model)
+        result = dict(ctx.validate(model))
+        skipped = result.pop("skipped_images", 0)
         record.update(result)
+        if skipped:
+            record["skipped_validation_images"] = skipped
+    if ctx.input_stats is not None:
+        record["skipped_images"] = ctx.input_stats.skipped
+        if record["skipped_images"]:
+            log.warning(
+                "epoch %d: %d training image(s) skipped (failed to decode)",
+                epoch + 1,
+                record["skipped_images"],
+            )
     save = (
         partial
         or preempted
@@ -229,9 +254,17 @@ def finish_epoch(
         state["last_checkpoint"] = path
         ctx.status.last_checkpoint = str(path.relative_to(ctx.results_dir))
         record["checkpoint"] = ctx.status.last_checkpoint
-    state["history"].append(record)
-    if ctx.chief:
-        ctx.status.add_epoch(record)
+    if partial:
+        # Not a finished epoch: status.json keeps it apart ("interrupted"), so the record of
+        # the last finished epoch is never overwritten and a resume adds the real one.
+        record["epoch"] = epoch + 1
+        record["step"] = steps
+        if ctx.chief:
+            ctx.status.interrupt(record)
+    else:
+        state["history"].append(record)
+        if ctx.chief:
+            ctx.status.add_epoch(record)
     log.info(
         "epoch %d/%d%s: loss %.4f, lr %.3g%s, %.1f s",
         epoch + 1,
@@ -243,3 +276,14 @@ def finish_epoch(
         record["time_s"],
     )
     return record
+
+
+def _validation_due(settings, done: int) -> bool:
+    """After epoch ``done``: from ``first_validation_epoch`` every ``validation_period``
+    epochs, and after the last epoch."""
+    if done == settings.num_epochs:
+        return True
+    first = max(int(getattr(settings, "first_validation_epoch", 1)), 1)
+    if first == 1:
+        return done % settings.validation_period == 0
+    return done >= first and (done - first) % settings.validation_period == 0

@@ -50,11 +50,31 @@ BATCHNORM_MOMENTUM = 0.9
 # --- strategy --------------------------------------------------------------------------------
 
 
+def check_tf_config(text: str | None) -> dict:
+    """``TF_CONFIG`` parsed, or a UsageError naming the variable: TensorFlow itself fails on
+    a malformed value with a bare JSON or KeyError deep in the strategy's start-up."""
+    import json
+
+    try:
+        config = json.loads(text or "")
+    except ValueError as error:
+        raise UsageError(f"TF_CONFIG: not JSON ({error})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise UsageError('TF_CONFIG: expected {"cluster": {...}, "task": {...}}')
+    task = config.get("task")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise UsageError('TF_CONFIG: "task" needs "type" and "index"')
+    return config
+
+
 def build_strategy(gpus: int, gpu_index: Sequence[int] | None, multi_worker: bool):
     """Default, Mirrored (``gpus`` > 1) or MultiWorkerMirrored (``TF_CONFIG`` set) strategy."""
+    import os
+
     import tensorflow as tf
 
     if multi_worker:
+        check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     if gpus > 1 or (gpu_index and len(gpu_index) > 1):
         found = tf.config.list_physical_devices("GPU")

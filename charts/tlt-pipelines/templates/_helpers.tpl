@@ -46,8 +46,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default .Release.Namespace .Values.kfp.namespace }}
 {{- end }}
 
+{{/*
+The tlt-core image: pinned by digest when images.digest is set (what was scanned and
+signed is what runs), else by tag.
+*/}}
 {{- define "tlt-pipelines.tltCoreImage" -}}
+{{- if .Values.images.digest }}
+{{- printf "%s/%s@%s" .Values.images.registry .Values.images.tltCore .Values.images.digest }}
+{{- else }}
 {{- printf "%s/%s:%s" .Values.images.registry .Values.images.tltCore (default .Chart.AppVersion .Values.images.tag) }}
+{{- end }}
 {{- end }}
 
 {{/*

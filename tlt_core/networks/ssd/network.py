@@ -152,7 +152,16 @@ class SsdNetwork(Network):
 
     # --- data ------------------------------------------------------------------------------
     def input_pipeline(
-        self, spec, *, training, batch_size, sources=None, shuffle=None, seed=None, repeat=False
+        self,
+        spec,
+        *,
+        training,
+        batch_size,
+        sources=None,
+        shuffle=None,
+        seed=None,
+        repeat=False,
+        stats=None,
     ):
         from tlt_core.data.pipeline import build_dataset
         from tlt_core.networks.ssd.augment import SsdTransform
@@ -166,6 +175,7 @@ class SsdNetwork(Network):
             shuffle=shuffle,
             seed=seed,
             repeat=repeat,
+            stats=stats,
         )
 
     def dataset_size(self, spec, *, training, sources=None) -> int:

@@ -332,12 +332,27 @@ def resolve_nms(proto: pb.Experiment, check: Checker) -> NmsSpec:
     )
 
 
+# Bounds on the network input, checked at spec load: past them the model's activations do
+# not fit in memory and TensorFlow fails late with a long resource-exhausted dump.
+MAX_INPUT_SIDE = 4096
+MAX_INPUT_PIXELS = 3840 * 2160
+
+
 def resolve_augmentation(proto: pb.Experiment, check: Checker) -> AugmentationSpec:
     ac = check.section(proto, "augmentation_config", required=True)
     prefix = "augmentation_config"
     width = check.int_field(ac, "output_width", f"{prefix}.output_width", None)
     height = check.int_field(ac, "output_height", f"{prefix}.output_height", None)
     channels = check.int_field(ac, "output_channel", f"{prefix}.output_channel", 3)
+    for name, side in (("output_width", width), ("output_height", height)):
+        if side > MAX_INPUT_SIDE:
+            check.fail(f"{prefix}.{name}", f"{side} is above the {MAX_INPUT_SIDE} this tlt trains")
+    if width * height > MAX_INPUT_PIXELS:
+        check.fail(
+            f"{prefix}.output_width",
+            f"{width}x{height} input: more than the {MAX_INPUT_PIXELS} pixels (4K UHD) "
+            "this tlt trains",
+        )
     if channels not in (1, 3):
         check.fail(f"{prefix}.output_channel", f"must be 3 (BGR) or 1 (grayscale), got {channels}")
 

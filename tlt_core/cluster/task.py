@@ -1,0 +1,89 @@
+"""The distributed branch of the train/retrain components (``workers > 1``).
+
+The inputs go where every worker pod can read them (next to the task's output artifact on
+the pipeline's object store), the launcher runs the job, and the chief's model becomes the
+task's output, with the same metrics the single-pod task reports.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tlt_core.cluster import launcher as launch
+from tlt_core.cluster import locations, manifests
+from tlt_core.errors import PipelineError
+from tlt_core.pipeline_support import TrainOutcome
+
+
+def run_distributed_train(
+    *,
+    tfrecords_uri: str,
+    spec_text: str,
+    model_uri: str,
+    model_out: str,
+    workers: int,
+    gpus_per_worker: int,
+    launcher: str,
+    network: str = "ssd",
+    validation_fold: int = 0,
+    use_amp: bool = False,
+    pruned_model_uri: str = "",
+    env=None,
+    api=None,
+    poll_s: float = 10.0,
+) -> TrainOutcome:
+    env = os.environ if env is None else env
+    base = locations.shared_uri(model_uri) + "-distributed"
+    spec_location = locations.join(base, "experiment_spec.txt")
+    results = locations.join(base, "results")
+    locations.put_text(spec_location, spec_text)
+    args = [
+        "--network",
+        network,
+        "--tfrecords",
+        locations.shared_uri(tfrecords_uri),
+        "--spec",
+        spec_location,
+        "--results",
+        results,
+        "--validation-fold",
+        str(validation_fold),
+    ]
+    if pruned_model_uri:
+        args += ["--pruned-model", locations.shared_uri(pruned_model_uri)]
+    if use_amp:
+        args.append("--use-amp")
+    owner = launch.owner_from_env(env)
+    job = manifests.DistributedTrain(
+        name=launch.job_name("train", owner.uid if owner else model_uri),
+        namespace=launch.namespace_from_env(env),
+        image=_worker_image(env),
+        workers=workers,
+        worker_args=args,
+        gpus_per_worker=gpus_per_worker,
+        model_key_secret=env.get(launch.MODEL_KEY_SECRET_ENV, "tlt-model-key"),
+        s3_secret=env.get(launch.S3_SECRET_ENV, "tlt-s3-credentials"),
+        runtime=env.get(launch.RUNTIME_ENV, manifests.DEFAULT_RUNTIME),
+        owner=owner,
+    )
+    runner = launch.Launcher(
+        api if api is not None else launch.api_client(env), launcher, job.namespace, poll_s=poll_s
+    )
+    result = launch.run(runner, job, results=results, model_out=model_out)
+    return TrainOutcome(
+        result.metrics,
+        {
+            "epochs": int(result.metrics.get("epochs", 0)),
+            "pruned": bool(pruned_model_uri),
+            "workers": workers,
+            "launcher": launcher,
+            "job": job.name,
+        },
+    )
+
+
+def _worker_image(env) -> str:
+    image = env.get(launch.IMAGE_ENV)
+    if not image:
+        raise PipelineError(f"{launch.IMAGE_ENV} is not set: the pipeline names the worker image")
+    return image

@@ -1,0 +1,236 @@
+"""The DetectNet_v2 experiment spec for the generated sample data (``tlt sample-data``).
+
+002's sample spec with the values this small dataset needs: a 256x192 input (objects of
+the sample are 0.14-0.5 of the image height, so 27-96 px, 2-6 grid cells), ResNet-10, the
+sample's classes (van -> car, person_sitting -> pedestrian), coverage regions of the whole
+box for every class, and KITTI directories read directly (``label_directory_path``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SAMPLE_DEFAULTS: dict[str, object] = {
+    "random_seed": 42,
+    "num_layers": 10,
+    "output_width": 256,
+    "output_height": 192,
+    "batch_size": 8,
+    "num_epochs": 20,
+    "min_learning_rate": "1e-5",
+    "max_learning_rate": "5e-3",
+    "validation_period": 5,
+    "first_validation_epoch": 5,
+    "regularizer_type": "NO_REG",
+    "regularizer_weight": "3e-9",
+}
+
+# The local pipeline run (train, prune, retrain, export on 2 CPU cores in minutes).
+FAST_OVERRIDES: dict[str, object] = {
+    "output_width": 192,
+    "output_height": 128,
+    "num_epochs": 5,
+    "validation_period": 5,
+    "first_validation_epoch": 5,
+}
+
+_CLASSES = ("car", "cyclist", "pedestrian")
+_MAPPING = {
+    "car": "car",
+    "van": "car",
+    "cyclist": "cyclist",
+    "pedestrian": "pedestrian",
+    "person_sitting": "pedestrian",
+}
+
+_TEMPLATE = """\
+random_seed: {random_seed}
+model_config {{
+  template: "resnet"
+  num_layers: {num_layers}
+  use_pooling: False
+  use_batch_norm: True
+  dropout_rate: 0.0
+  training_precision: {{
+    backend_floatx: FLOAT32
+  }}
+  objective_set: {{
+    cov {{}}
+    bbox {{
+      scale: 35.0
+      offset: 0.5
+    }}
+  }}
+}}
+bbox_rasterizer_config {{
+{raster}  deadzone_radius: 0.4
+}}
+cost_function_config {{
+{cost}  enable_autoweighting: True
+  max_objective_weight: 0.9999
+  min_objective_weight: 0.0001
+}}
+training_config {{
+  batch_size_per_gpu: {batch_size}
+  num_epochs: {num_epochs}
+  learning_rate {{
+    soft_start_annealing_schedule {{
+      min_learning_rate: {min_learning_rate}
+      max_learning_rate: {max_learning_rate}
+      soft_start: 0.1
+      annealing: 0.7
+    }}
+  }}
+  regularizer {{
+    type: {regularizer_type}
+    weight: {regularizer_weight}
+  }}
+  optimizer {{
+    adam {{
+      epsilon: 1e-08
+      beta1: 0.9
+      beta2: 0.999
+    }}
+  }}
+  cost_scaling {{
+    enabled: False
+    initial_exponent: 20.0
+    increment: 0.005
+    decrement: 1.0
+  }}
+}}
+augmentation_config {{
+  preprocessing {{
+    output_image_width: {output_width}
+    output_image_height: {output_height}
+    min_bbox_width: 1.0
+    min_bbox_height: 1.0
+  }}
+  spatial_augmentation {{
+    hflip_probability: 0.5
+    vflip_probability: 0.0
+    zoom_min: 1.0
+    zoom_max: 1.0
+    translate_max_x: 0.0
+    translate_max_y: 0.0
+  }}
+  color_augmentation {{
+    color_shift_stddev: 0.0
+    hue_rotation_max: 25.0
+    saturation_shift_max: 0.2
+    contrast_scale_max: 0.1
+    contrast_center: 0.5
+  }}
+}}
+postprocessing_config {{
+{post}}}
+dataset_config {{
+  data_sources: {{
+    image_directory_path: "{train_images}"
+    label_directory_path: "{train_labels}"
+  }}
+  image_extension: "png"
+{mapping}  validation_data_source: {{
+    image_directory_path: "{val_images}"
+    label_directory_path: "{val_labels}"
+  }}
+}}
+evaluation_config {{
+  validation_period_during_training: {validation_period}
+  first_validation_epoch: {first_validation_epoch}
+{overlap}  evaluation_bucket_config {{
+    key: "easy"
+    value {{
+      minimum_height: 40
+      maximum_height: 9999
+      minimum_occlusion: 0
+      maximum_occlusion: 0
+      truncation {{
+        minimum: 0.0
+        maximum: 0.15
+      }}
+    }}
+  }}
+  evaluation_bucket_config {{
+    key: "mdrt"
+    value {{
+      minimum_height: 25
+      maximum_height: 9999
+      minimum_occlusion: 0
+      maximum_occlusion: 1
+      truncation {{
+        minimum: 0.0
+        maximum: 0.3
+      }}
+    }}
+  }}
+  evaluation_bucket_config {{
+    key: "hard"
+    value {{
+      minimum_height: 25
+      maximum_height: 9999
+      minimum_occlusion: 0
+      maximum_occlusion: 2
+      truncation {{
+        minimum: 0.0
+        maximum: 0.5
+      }}
+    }}
+  }}
+}}
+"""
+
+
+def _raster(name: str) -> str:
+    return (
+        f'  target_class_config {{\n    key: "{name}"\n    value: {{\n'
+        "      cov_center_x: 0.5\n      cov_center_y: 0.5\n"
+        "      cov_radius_x: 1.0\n      cov_radius_y: 1.0\n      bbox_min_radius: 1.0\n"
+        "    }\n  }\n"
+    )
+
+
+def _cost(name: str) -> str:
+    return (
+        f'  target_classes {{\n    name: "{name}"\n    class_weight: 1.0\n'
+        "    coverage_foreground_weight: 0.05\n"
+        '    objectives {\n      name: "cov"\n      initial_weight: 1.0\n'
+        "      weight_target: 1.0\n    }\n"
+        '    objectives {\n      name: "bbox"\n      initial_weight: 10.0\n'
+        "      weight_target: 10.0\n    }\n  }\n"
+    )
+
+
+def _post(name: str) -> str:
+    return (
+        f'  target_class_config {{\n    key: "{name}"\n    value: {{\n'
+        "      clustering_config {\n        coverage_threshold: 0.005\n"
+        "        dbscan_eps: 0.3\n        dbscan_min_samples: 1.0\n"
+        "        minimum_bounding_box_height: 4\n      }\n    }\n  }\n"
+    )
+
+
+def sample_spec(data_dir: str | Path, **overrides: object) -> str:
+    """The spec text for the sample dataset under ``data_dir`` (absolute paths)."""
+    unknown = set(overrides) - set(SAMPLE_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown sample spec setting(s): {', '.join(sorted(unknown))}")
+    root = Path(data_dir).resolve()
+    return _TEMPLATE.format(
+        **{**SAMPLE_DEFAULTS, **overrides},
+        raster="".join(_raster(c) for c in _CLASSES),
+        cost="".join(_cost(c) for c in _CLASSES),
+        post="".join(_post(c) for c in _CLASSES),
+        mapping="".join(
+            f'  target_class_mapping {{\n    key: "{k}"\n    value: "{v}"\n  }}\n'
+            for k, v in _MAPPING.items()
+        ),
+        overlap="".join(
+            f'  minimum_detection_ground_truth_overlap {{\n    key: "{c}"\n    value: 0.5\n  }}\n'
+            for c in _CLASSES
+        ),
+        train_images=root / "training" / "image_2",
+        train_labels=root / "training" / "label_2",
+        val_images=root / "val" / "image_2",
+        val_labels=root / "val" / "label_2",
+    )
