@@ -135,7 +135,16 @@ class DetectNetV2Network(Network):
         return list(fold_sources(spec, training=training))
 
     def input_pipeline(
-        self, spec, *, training, batch_size, sources=None, shuffle=None, seed=None, repeat=False
+        self,
+        spec,
+        *,
+        training,
+        batch_size,
+        sources=None,
+        shuffle=None,
+        seed=None,
+        repeat=False,
+        stats=None,
     ):
         from tlt_core.data.pipeline import build_dataset
         from tlt_core.networks.detectnet_v2.augment import DetectNetTransform
@@ -149,6 +158,7 @@ class DetectNetV2Network(Network):
             shuffle=shuffle,
             seed=seed,
             repeat=repeat,
+            stats=stats,
         )
 
     def dataset_size(self, spec, *, training, sources=None) -> int:
