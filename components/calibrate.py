@@ -17,8 +17,11 @@ def calibrate(
     network: str = "ssd",
 ) -> int:
     """Returns the number of tensors in the cache."""
+    import time
+
     from tlt_core import pipeline_support as support
 
+    start = time.time()
     count = support.run_calibrate(
         onnx_model.path,
         experiment_spec,
@@ -29,4 +32,5 @@ def calibrate(
         network=network,
     )
     calibration_cache.metadata["tensors"] = count
+    support.record_stage(calibration_cache, "calibrate", start)
     return count

@@ -1,7 +1,7 @@
 """Component: TensorRT engine builds for one deployment target (``tlt-converter``)."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Model, Output
+from kfp.dsl import Artifact, Input, Markdown, Model, Output
 
 from components import TLT_CORE_IMAGE
 
@@ -16,11 +16,13 @@ def build_engines(
     publish_uri: str,
     model_version: str,
     engines: Output[Model],
+    engine_report: Output[Markdown],
     require_tensorrt: bool = True,
 ) -> str:
     """Build one engine per precision and stage it under the version's publish prefix.
 
-    Returns a JSON report per precision. Without TensorRT and ``require_tensorrt`` false (a
+    Returns a JSON report per precision (the Markdown report shows it as a table: built or
+    why not, engine size, latency when measured). Without TensorRT and ``require_tensorrt`` false (a
     local run), the report says so and no engine is written; with it true, the task fails.
     """
     import json
@@ -39,4 +41,5 @@ def build_engines(
         require_tensorrt=require_tensorrt,
     )
     engines.metadata["builds"] = report
+    support.write_report(engine_report.path, support.engine_report_markdown(target, report))
     return json.dumps(report, sort_keys=True)

@@ -13,9 +13,12 @@ def dataset_convert(dataset_uri: str, convert_spec: str, tfrecords: Output[Datas
     Returns the per-fold class counts as JSON (also stored in the artifact's metadata).
     """
     import json
+    import time
 
     from tlt_core import pipeline_support as support
 
+    start = time.time()
     counts = support.run_dataset_convert(dataset_uri, convert_spec, tfrecords.path)
     tfrecords.metadata["class_counts"] = counts
+    support.record_stage(tfrecords, "dataset-convert", start)
     return json.dumps(counts, sort_keys=True)

@@ -16,8 +16,11 @@ def export(
     network: str = "ssd",
 ) -> None:
     """Writes the ONNX model and a folder with labels.txt and nvinfer_config.txt."""
+    import time
+
     from tlt_core import pipeline_support as support
 
+    start = time.time()
     info = support.run_export(
         model.path,
         experiment_spec,
@@ -27,3 +30,4 @@ def export(
         network=network,
     )
     onnx_model.metadata.update(info)
+    support.record_stage(onnx_model, "export", start)

@@ -25,8 +25,11 @@ def retrain(
     """Retrain from ``pruned_model`` with ``retrain_spec``; when it is empty, with the
     training spec and regularizer NO_REG (as 000 recommends). ``workers`` > 1: as in train,
     a TrainJob/TFJob of that many pods."""
+    import time
+
     from tlt_core import pipeline_support as support
 
+    start = time.time()
     spec = support.retrain_spec_text(experiment_spec, retrain_spec, network)
     if workers > 1:
         from tlt_core.cluster.task import run_distributed_train
@@ -57,4 +60,5 @@ def retrain(
         )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
+    support.record_stage(model, "retrain", start)
     return float(result.metrics.get(support.primary_metric_name(network), 0.0))

@@ -27,8 +27,11 @@ def train(
     model (tlt_core.cluster). Returns the last validation value of the network's primary
     metric (SSD: mAP).
     """
+    import time
+
     from tlt_core import pipeline_support as support
 
+    start = time.time()
     if workers > 1:
         from tlt_core.cluster.task import run_distributed_train
 
@@ -56,4 +59,5 @@ def train(
         )
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
+    support.record_stage(model, "train", start)
     return float(result.metrics.get(support.primary_metric_name(network), 0.0))

@@ -10,16 +10,21 @@ from kfp import dsl
 from components.calibrate import calibrate
 from components.fetch_published import fetch_published
 from components.secrets import SecretNames
+from pipelines.names import network_title, pipeline_name
 from pipelines.targets import Target
 from pipelines.tasks import build_and_publish, on_cpu, retried, with_secrets
 
-NAME = "tlt-ssd-calibration-refresh"
+NAME = pipeline_name("calibration_refresh")
+DESCRIPTION = (
+    f"Recalibrate a published ONNX model ({network_title()} by default) for INT8 on fresh images (CPU "
+    "only), rebuild the INT8 engines of every target and publish them as a new version."
+)
 
 
 def build(targets: list[Target], secrets: SecretNames | None = None):
     secrets = secrets or SecretNames()
 
-    @dsl.pipeline(name=NAME, description="Nightly INT8 recalibration and engine rebuild.")
+    @dsl.pipeline(name=NAME, description=DESCRIPTION)
     def calibration_refresh(
         publish_uri: str,
         source_version: str,
@@ -31,6 +36,24 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         require_tensorrt: bool = True,
         network: str = "ssd",
     ):
+        """Recalibrate a published model and publish its new INT8 engines.
+
+        Args:
+            publish_uri: Where model versions are published: an s3://bucket/prefix holding
+                source_version/ and receiving new_version/.
+            source_version: The published version whose ONNX model is recalibrated.
+            new_version: Name of the version to publish (letters, digits, dots, dashes),
+                e.g. the date; an existing version is not overwritten.
+            calibration_images_uri: Folder (s3:// prefix or path) of fresh JPEG/PNG images
+                from the deployment cameras; needs at least cal_batches x cal_batch_size.
+            git_commit: Commit of the specs, recorded in the published manifest.
+            cal_batches: Number of image batches used for INT8 calibration (1 or more).
+            cal_batch_size: Images per calibration batch (1 or more).
+            require_tensorrt: Fail the engine builds when TensorRT or a GPU is missing.
+                Off only for local test runs: the report then says no engine was built.
+            network: The network of the published model, a name of tlt_core's network
+                table (ssd, detectnet_v2); its spec is read from the published version.
+        """
         fetched = fetch_published(publish_uri=publish_uri, model_version=source_version)
         retried(with_secrets(on_cpu(fetched, "1", "2Gi"), secrets, s3=True))
 
@@ -44,7 +67,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         )
         retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
 
-        builds, published = build_and_publish(
+        builds, published, summary = build_and_publish(
             targets,
             secrets,
             precisions_of=lambda target: ["int8"] if "int8" in target.precisions else [],
@@ -57,9 +80,11 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             model_version=new_version,
             git_commit=git_commit,
             require_tensorrt=require_tensorrt,
+            pipeline_name=NAME,
+            stage_artifacts={"fetched_model": fetched.outputs["onnx_model"]},
         )
 
-        for task in (fetched, calibrated, *builds, published):
+        for task in (fetched, calibrated, *builds, published, summary):
             task.set_caching_options(enable_caching=False)
 
     return calibration_refresh

@@ -35,11 +35,13 @@ class LocalRunResult:
     gate: str = ""
     files: list[str] = field(default_factory=list)
     stage_timings: list[str] = field(default_factory=list)
+    reports: list = field(default_factory=list)  # local_reports.LocalReport under OUT/reports
 
     def summary(self) -> str:
         lines = [f"train_deploy finished in {self.seconds / 60:.1f} min", *self.stage_timings]
         if self.manifest is None:
             lines.append(f"quality gate did not pass: nothing published ({self.gate})")
+            lines.extend(_report_lines(self.reports))
             return "\n".join(lines)
         metrics = self.manifest.get("metrics", {})
         if "mAP" in metrics:
@@ -52,6 +54,7 @@ class LocalRunResult:
                 if state != "built":
                     state += f" ({entry.get('reason', '')})"
                 lines.append(f"  engine {report.parent.name}/{precision}: {state}")
+        lines.extend(_report_lines(self.reports))
         return "\n".join(lines)
 
 
@@ -147,6 +150,7 @@ def run_local(
     version = VersionLocation(publish_uri, model_version)
     result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds)
     result.stage_timings = run_log.summary_lines()
+    result.reports = _collect_reports(output_dir)
     try:
         result.manifest = version.read_manifest()
         result.files = sorted(result.manifest["artifacts"])
@@ -235,6 +239,22 @@ def run_local_refresh(
         manifest,
         run_log.summary_lines(),
     )
+
+
+def _report_lines(reports: list) -> list[str]:
+    if not reports:
+        return []
+    lines = [f"reports (what the KFP UI shows), in {reports[0].path.parent}:"]
+    lines.extend(f"  {r.path}  ({r.title})" if r.title else f"  {r.path}" for r in reports)
+    return lines
+
+
+def _collect_reports(output_dir: Path) -> list:
+    from pipelines.local_reports import collect_reports, latest_run_dir
+    from pipelines.train_deploy import NAME
+
+    run_dir = latest_run_dir(output_dir / "kfp", NAME)
+    return collect_reports(run_dir, output_dir / "reports") if run_dir else []
 
 
 def _git_commit() -> str:

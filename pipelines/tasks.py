@@ -109,11 +109,16 @@ def build_and_publish(
     model_version,
     git_commit,
     require_tensorrt,
-) -> tuple[list, dsl.PipelineTask]:
+    pipeline_name: str,
+    stage_artifacts: dict,
+) -> tuple[list, dsl.PipelineTask, dsl.PipelineTask]:
     """The tail of both DAGs: one engine build per target (``engine_builds``), then the
-    version published (ONNX, cache, DeepStream files, metrics, spec) once they are done.
-    Returns ``(builds, publish task)``."""
+    version published (ONNX, cache, DeepStream files, metrics, spec) once they are done,
+    then the run summary (``components.summary.run_summary``) of the published version;
+    ``stage_artifacts`` are its stage inputs this DAG has (artifact metadata carries each
+    stage's wall time). Returns ``(builds, publish task, summary task)``."""
     from components.publish import publish
+    from components.summary import run_summary
 
     builds = engine_builds(
         targets,
@@ -136,4 +141,13 @@ def build_and_publish(
         git_commit=git_commit,
     ).after(*builds)
     retried(with_secrets(on_cpu(published, "1", "2Gi"), secrets, s3=True))
-    return builds, published
+    summary = run_summary(
+        pipeline_name=pipeline_name,
+        publish_uri=publish_uri,
+        model_version=model_version,
+        manifest_uri=published.output,
+        calibration_cache=calibration_cache,
+        **stage_artifacts,
+    )
+    with_secrets(on_cpu(summary, "500m", "1Gi"), secrets, s3=True)
+    return builds, published, summary

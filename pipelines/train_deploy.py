@@ -12,6 +12,7 @@ from components.prune import prune
 from components.retrain import retrain
 from components.secrets import SecretNames
 from components.train import train
+from pipelines.names import network_title, pipeline_name
 from pipelines.targets import Target
 from pipelines.tasks import (
     build_and_publish,
@@ -22,7 +23,13 @@ from pipelines.tasks import (
     with_secrets,
 )
 
-NAME = "tlt-ssd-train-deploy"
+NAME = pipeline_name("train_deploy")
+DESCRIPTION = (
+    f"Train a network ({network_title()} by default: the network parameter) on KITTI data, "
+    "prune and retrain it, check its primary metric (SSD: mAP) against the quality gate, "
+    "export it to ONNX with INT8 calibration and DeepStream files, build a TensorRT engine "
+    "per deployment target and publish the version."
+)
 
 
 def build(targets: list[Target], secrets: SecretNames | None = None):
@@ -30,11 +37,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
     time, one task per target, so each gets its own node pool and image)."""
     secrets = secrets or SecretNames()
 
-    @dsl.pipeline(
-        name=NAME,
-        description="Train, prune, retrain, export and build engines of a network (SSD by "
-        "default); the gate reads the network's primary metric (SSD: mAP).",
-    )
+    @dsl.pipeline(name=NAME, description=DESCRIPTION)
     def train_deploy(
         dataset_uri: str,
         convert_spec: str,
@@ -55,6 +58,46 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         gpus_per_worker: int = 1,
         launcher: str = "trainjob",
     ):
+        """Train, prune, retrain, gate, export and build engines; publish one model version.
+
+        Args:
+            dataset_uri: Where the KITTI training data is: an s3://bucket/prefix or a path on
+                a mounted volume, holding image_2/ and label_2/ folders.
+            convert_spec: Text of the dataset-convert spec (TLT's kitti_config); its
+                root_directory_path is replaced by dataset_uri.
+            experiment_spec: Text of the network's experiment spec (SSD's for network
+                ssd) used for training and evaluation; its data sources are replaced by
+                the converted TFRecords.
+            publish_uri: Where model versions are published: an s3://bucket/prefix; the
+                version is written under publish_uri/model_version/.
+            model_version: Name of the version to publish, e.g. the git commit or v1.4.0
+                (letters, digits, dots, dashes); an existing version is not overwritten.
+            retrain_spec: Text of the spec for retraining the pruned model. Empty: the
+                experiment spec with regularizer NO_REG, as TLT recommends.
+            calibration_images_uri: Folder (s3:// prefix or path) of JPEG/PNG images for
+                INT8 calibration, ideally from the deployment cameras; needs at least
+                cal_batches x cal_batch_size images.
+            git_commit: Commit of the specs, recorded in the published manifest.
+            min_map: Quality gate: the smallest value of the network's primary metric
+                (SSD: mAP) the pruned, retrained model must reach on the validation fold,
+                from 0 to 1 (0.5 = 50 %).
+            max_map_drop: Quality gate: the largest loss of that metric the pruned model
+                may show against the unpruned one, from 0 to 1 in absolute terms (0.02 =
+                2 points).
+            prune_threshold: Filters whose normalised L2 norm is below this are removed,
+                from 0 to 1; higher prunes more (0.1 is TLT's example; try 0.05 to 0.5).
+            cal_batches: Number of image batches used for INT8 calibration (1 or more).
+            cal_batch_size: Images per calibration batch (1 or more).
+            require_tensorrt: Fail the engine builds when TensorRT or a GPU is missing.
+                Off only for local test runs: the report then says no engine was built.
+            network: The network trained and deployed, a name of tlt_core's network
+                table (ssd, detectnet_v2); experiment_spec must be that network's spec.
+            workers: Pods that train and retrain together; 1 trains in the task's own pod,
+                more runs a TrainJob or TFJob of that many pods (one chief).
+            gpus_per_worker: GPUs each training pod gets when workers is more than 1.
+            launcher: What runs multi-pod training: trainjob (Kubeflow Trainer v2, on the
+                chart's TrainingRuntime) or tfjob (Kubeflow Training Operator v1).
+        """
         converted = dataset_convert(dataset_uri=dataset_uri, convert_spec=convert_spec)
         retried(with_secrets(on_cpu(converted), secrets, s3=True))
 
@@ -72,6 +115,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             model=trained.outputs["model"],
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
+            report_title="Evaluation of the trained model",
             network=network,
         )
         with_secrets(on_gpu(evaluated, memory="16Gi"), secrets, model_key=True)
@@ -94,6 +138,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             model=retrained.outputs["model"],
             tfrecords=converted.outputs["tfrecords"],
             experiment_spec=experiment_spec,
+            report_title="Evaluation of the pruned, retrained model",
             network=network,
         )
         evaluated_pruned.set_display_name("evaluate-pruned")
@@ -108,7 +153,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         )
         on_cpu(gate, "500m", "1Gi")
 
-        with dsl.If(gate.output == "pass", name="quality-gate-passed"):
+        with dsl.If(gate.outputs["Output"] == "pass", name="quality-gate-passed"):
             exported = export(
                 model=retrained.outputs["model"], experiment_spec=experiment_spec, network=network
             )
@@ -137,6 +182,16 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
                 model_version=model_version,
                 git_commit=git_commit,
                 require_tensorrt=require_tensorrt,
+                pipeline_name=NAME,
+                stage_artifacts={
+                    "tfrecords": converted.outputs["tfrecords"],
+                    "trained_model": trained.outputs["model"],
+                    "evaluation_report": evaluated.outputs["report"],
+                    "pruned_model": pruned.outputs["pruned_model"],
+                    "retrained_model": retrained.outputs["model"],
+                    "pruned_evaluation_report": evaluated_pruned.outputs["report"],
+                    "exported_model": exported.outputs["onnx_model"],
+                },
             )
 
     return train_deploy

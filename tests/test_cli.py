@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from tlt_core.cli import COMMANDS, TASK_COMMANDS, build_parser
-from tlt_core.errors import DataError
+from tlt_core.errors import SpecError
 from tlt_core.networks import NETWORKS
 
 
@@ -78,10 +78,10 @@ def test_light_commands_never_import_tensorflow(argv, tmp_path):
     heavy = [line for line in done.stdout.splitlines() if line.startswith("HEAVY=")]
     assert heavy == ["HEAVY="], (argv, done.stdout[-500:], done.stderr[-500:])
     if argv[0] == "dataset-convert":
-        # A missing input file: one line naming it, DataError's exit status (as for every
-        # other command's missing input).
+        # A missing spec file: one line naming it, SpecError's exit status (2, as for every
+        # other spec problem).
         err = done.stderr.strip().splitlines()
-        assert done.returncode == DataError.exit_code, done.stderr
-        assert len(err) == 1 and "missing.txt: no such file" in err[0], done.stderr
+        assert done.returncode == SpecError.exit_code == 2, done.stderr
+        assert len(err) == 1 and "missing.txt: no such spec file" in err[0], done.stderr
     else:
         assert done.returncode == 0, done.stderr

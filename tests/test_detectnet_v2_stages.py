@@ -49,6 +49,28 @@ def test_training_writes_checkpoints_status_and_validation(trained):
     assert result.final_map is not None and 0.0 <= result.final_map <= 1.0
 
 
+def test_evaluation_report_without_a_frame_grid(trained, tmp_path):
+    """DetectNet_v2 says no frame drawing (``frame_drawing`` is None): frames asked for
+    are skipped cleanly and the report page shows its mAP and per-class table."""
+    from tlt_core.pipeline_support import evaluation_report_html
+    from tlt_core.stages.evaluate import evaluate
+
+    _, spec, result = trained
+    evaluated = evaluate(
+        result.final_model_path,
+        spec,
+        KEY,
+        network="detectnet_v2",
+        output_dir=tmp_path,
+        frames=6,
+        frame_threshold=0.0,
+    )
+    assert evaluated.frames == []
+    page = evaluation_report_html(evaluated, "Evaluation", 0.0)
+    assert f"mAP <b>{evaluated.mAP:.4f}</b>" in page and 'class="tile' not in page
+    assert page.count("<tr>") == 1 + len(evaluated.per_class_ap)
+
+
 def test_evaluate_labels_of_inference_agree_with_evaluate(trained, tmp_path):
     from tlt_core.stages.evaluate import evaluate
     from tlt_core.stages.evaluate_labels import evaluate_labels

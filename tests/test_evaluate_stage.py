@@ -75,6 +75,29 @@ def test_evaluate_writes_reports_and_matches_validation(setup, tmp_path):
     assert again.value == pytest.approx(result.mAP)
 
 
+def test_evaluate_draws_frames_for_the_report(setup, tmp_path):
+    """The report's frames: each validation frame once (fewer than asked), drawn from the
+    images the evaluation saw, with the same totals as the AP counts."""
+    import cv2
+
+    from tlt_core.pipeline_support import evaluation_report_html
+
+    _root, spec, _experiment, _model, path = setup
+    result = evaluate(path, spec, KEY, output_dir=tmp_path, frames=8, frame_threshold=0.0)
+    assert len(result.frames) == 6
+    assert len({t.frame_id for t in result.frames}) == 6
+    ap = result.ap_result
+    assert sum(t.true_positives for t in result.frames) == sum(ap.num_true_positives.values())
+    assert sum(t.true_positives + t.misses for t in result.frames) == sum(
+        ap.num_ground_truth.values()
+    )
+    image = cv2.imdecode(np.frombuffer(result.frames[0].image, np.uint8), cv2.IMREAD_COLOR)
+    # The source frames are 160x120: drawn at that aspect ratio, 320 pixels high.
+    assert image.shape[:2] == (320, 427) and image.std() > 5  # a picture, not a blank
+    page = evaluation_report_html(result, "Evaluation", 0.0)
+    assert page.count('<figure class="tile') == 6 and page.count("<img") == 6 + 3
+
+
 def test_runner_protocol(setup):
     _, _, _experiment, _, path = setup
     runner = open_runner(path, KEY, SSD)

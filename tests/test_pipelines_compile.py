@@ -206,3 +206,37 @@ def test_invalid_cron_is_a_one_line_usage_error(expression):
 def test_bad_target_matrix_is_rejected(entry, message):
     with pytest.raises(PipelineError, match=message):
         parse_targets({"targets": [entry]}, Path("targets.yaml"))
+
+
+def test_every_pipeline_parameter_has_a_description(compiled):
+    """The KFP run form shows these: each parameter of each pipeline is described."""
+    from pipelines.names import pipeline_name
+
+    for name, (spec, _) in compiled.items():
+        assert spec["pipelineInfo"]["name"] == pipeline_name(name)
+        assert len(spec["pipelineInfo"].get("description", "")) > 40, name
+        parameters = spec["root"]["inputDefinitions"]["parameters"]
+        assert parameters, name
+        for parameter, definition in parameters.items():
+            description = definition.get("description", "").strip()
+            assert len(description) > 15, f"{name}: parameter {parameter} has no description"
+
+
+def test_reports_are_artifacts_the_ui_renders(compiled):
+    def outputs(spec, component):
+        return {
+            name: art["artifactType"]["schemaTitle"]
+            for name, art in spec["components"][component]["outputDefinitions"]["artifacts"].items()
+        }
+
+    spec, _ = compiled["train_deploy"]
+    assert outputs(spec, "comp-evaluate")["report"] == "system.HTML"
+    assert outputs(spec, "comp-evaluate")["metrics"] == "system.Metrics"
+    assert outputs(spec, "comp-quality-gate")["gate_report"] == "system.Markdown"
+    assert outputs(spec, "comp-prune")["prune_report"] == "system.Markdown"
+    assert outputs(spec, "comp-build-engines")["engine_report"] == "system.Markdown"
+    assert outputs(spec, "comp-run-summary")["summary"] == "system.Markdown"
+    tasks = all_tasks(spec)
+    assert "publish" in tasks["run-summary"]["dependentTasks"]
+    refresh, _ = compiled["calibration_refresh"]
+    assert "run-summary" in all_tasks(refresh)

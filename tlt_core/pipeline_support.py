@@ -6,8 +6,6 @@ functions stay free of pipeline concerns.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import logging
 import os
@@ -176,30 +174,59 @@ def retrain_spec_text(experiment_spec: str, retrain_spec: str, network: str = "s
     )
 
 
-def _html_report(result, title: str) -> str:
-    per_class = "AP" if result.metric == "mAP" else html.escape(result.metric)
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{ap:.4f}</td></tr>"
-        for name, ap in sorted(result.per_class_ap.items())
+def evaluation_report_html(result, title: str, threshold: float) -> str:
+    """The evaluation page of an ``EvalResult`` (``tlt_core.reports.evaluation_html``): a
+    detector's AP result adds the counts per class; frames are there when drawn."""
+    from tlt_core.evaluate.frames import MAX_DRAWN
+    from tlt_core.reports import ClassRow, evaluation_html
+
+    ap = result.ap_result
+    counted = all(
+        hasattr(ap, name) for name in ("num_ground_truth", "num_detections", "num_true_positives")
     )
-    images = []
-    for path in result.report_paths:
-        path = Path(path)
-        if path.suffix.lower() == ".png" and path.exists():
-            data = base64.b64encode(path.read_bytes()).decode()
-            images.append(
-                f'<figure><img src="data:image/png;base64,{data}" '
-                f'alt="{html.escape(path.stem)}"/><figcaption>'
-                f"{html.escape(path.stem)}</figcaption></figure>"
-            )
-    return (
-        f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(result.metric)}"
-        + (f" ({html.escape(result.mode)}, IoU {result.iou_threshold})" if result.mode else "")
-        + f": <b>{result.mAP:.4f}</b> over {result.num_images} images</p>"
-        f"<table border='1'><tr><th>class</th><th>{per_class}</th></tr>{rows}</table>"
-        f"{''.join(images)}</body></html>"
+    classes = [
+        ClassRow(
+            name,
+            float(value),
+            *(
+                (
+                    int(ap.num_ground_truth[name]),
+                    int(ap.num_detections[name]),
+                    int(ap.num_true_positives[name]),
+                    int(ap.num_false_positives[name]),
+                )
+                if counted and name in ap.num_ground_truth
+                else ()
+            ),
+        )
+        for name, value in result.per_class_ap.items()
+    ]
+    curves = [
+        (Path(path).stem.removeprefix("pr_curve_"), Path(path).read_bytes())
+        for path in result.report_paths
+        if Path(path).suffix.lower() == ".png"
+    ]
+    return evaluation_html(
+        title,
+        mean_ap=float(result.mAP),
+        mode=result.mode,
+        iou_threshold=float(result.iou_threshold),
+        num_images=int(result.num_images),
+        classes=classes,
+        pr_curves=curves,
+        tiles=result.frames,
+        threshold=threshold,
+        max_drawn=MAX_DRAWN,
+        metric=result.metric,
     )
+
+
+def write_report(path: str | Path, text: str) -> Path:
+    """A report artifact's file, written atomically."""
+    from tlt_core.io_utils import write_text_atomic
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(path, text)
 
 
 def run_evaluate(
@@ -210,13 +237,17 @@ def run_evaluate(
     *,
     validation_fold: int = 0,
     tfrecords_uri: str | None = None,
+    frames: int = 12,
+    frame_threshold: float = 0.3,
+    title: str = "Evaluation",
     network: str = "ssd",
 ) -> dict[str, Any]:
     """Evaluate; the metrics carry the network's primary metric under its name (SSD:
     ``mAP``, with ``AP_<class>``) and under ``primary_metric`` (what the gate reads), and
     under ``evaluation`` what they were measured on: the spec as evaluated (data sources
     pointing at the TFRecords used) and the data's identity (URI, validation fold, images,
-    SHA-256 of the label set)."""
+    SHA-256 of the label set). Writes the HTML report (table, PR curves, ``frames`` drawn
+    validation frames for a detector)."""
     from tlt_core.stages.evaluate import evaluate
 
     work = _workdir()
@@ -227,9 +258,10 @@ def run_evaluate(
         model_key(),
         output_dir=work / "evaluation",
         network=network,
+        frames=frames,
+        frame_threshold=frame_threshold,
     )
-    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(report_path).write_text(_html_report(result, f"{network} evaluation"))
+    write_report(report_path, evaluation_report_html(result, title, frame_threshold))
     prefix = "AP" if result.metric == "mAP" else result.metric
     metrics: dict[str, Any] = {
         result.metric: float(result.mAP),
@@ -251,6 +283,15 @@ def run_evaluate(
         "iou_threshold": result.iou_threshold,
     }
     return metrics
+
+
+def record_stage(artifact, stage: str, start: float) -> None:
+    """Note on a task's main output artifact which stage made it and its wall time: the
+    run summary reads them from its inputs (KFP passes artifact metadata downstream)."""
+    import time
+
+    artifact.metadata["stage"] = stage
+    artifact.metadata["wall_seconds"] = round(time.time() - start, 1)
 
 
 # Key of the metrics dict (and of a Metrics artifact's metadata) holding what an evaluation
@@ -286,6 +327,25 @@ def gate_verdict(
     return "pass"
 
 
+def gate_report_markdown(
+    unpruned_map: float,
+    pruned_map: float,
+    min_map: float,
+    max_map_drop: float,
+    metric: str = "mAP",
+) -> str:
+    from tlt_core.reports import gate_markdown
+
+    return gate_markdown(
+        unpruned_map=unpruned_map,
+        pruned_map=pruned_map,
+        min_map=min_map,
+        max_map_drop=max_map_drop,
+        verdict=gate_verdict(unpruned_map, pruned_map, min_map, max_map_drop, metric),
+        metric=metric,
+    )
+
+
 def primary_metric_name(network: str = "ssd") -> str:
     from tlt_core.networks import get_network
 
@@ -301,13 +361,16 @@ def run_prune(
     equalization_criterion: str,
     granularity: int,
     min_filters: int,
+    report_path: str | None = None,
     network: str = "ssd",
 ):
+    """Prune; with ``report_path``, also write the pruning report (Markdown)."""
     from tlt_core.stages.prune import prune
 
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    return prune(
-        _named(model_path, ".tlt"),
+    source = _named(model_path, ".tlt")
+    result = prune(
+        source,
         output_path,
         model_key(),
         normalizer=normalizer,
@@ -317,6 +380,32 @@ def run_prune(
         min_filters=min_filters,
         network=network,
     )
+    if report_path:
+        write_report(report_path, prune_report_markdown(source, output_path, threshold))
+    return result
+
+
+def prune_report_markdown(model_path, pruned_path, threshold: float) -> str:
+    """Parameters per layer group and Keras CPU latency of both models (batch 1)."""
+    from tlt_core.networks import load_model
+    from tlt_core.prune.profile import cpu_latency_ms, params_by_layer_group
+    from tlt_core.reports import Latency, LayerGroupParams, prune_markdown
+
+    # The network each file names registers its Keras classes first.
+    model, _, _ = load_model(model_path, model_key())
+    pruned, _, _ = load_model(_named(str(pruned_path), ".tlt"), model_key())
+    before, after = params_by_layer_group(model), params_by_layer_group(pruned)
+    groups = [LayerGroupParams(name, count, after.get(name, 0)) for name, count in before.items()]
+    input_shape = tuple(int(v) for v in model.inputs[0].shape[1:])
+    runs = 10
+    latency_before, latency_after = cpu_latency_ms([model, pruned], input_shape, runs=runs)
+    latency = Latency(
+        latency_before,
+        latency_after,
+        f"Keras on this task's CPU, batch 1, {input_shape[1]}x{input_shape[0]}, median of "
+        f"{runs} interleaved runs (shared nodes: a rough figure)",
+    )
+    return prune_markdown(groups, threshold=threshold, latency=latency)
 
 
 # --- export, calibration, engines --------------------------------------------------------
@@ -397,6 +486,8 @@ def run_engine_builds(
     require_tensorrt: bool,
 ) -> dict:
     """Build one engine per precision; stage them (and the report) in the version."""
+    import time
+
     from tlt_core.export.tensorrt import EngineOptions
     from tlt_core.publish import VersionLocation
     from tlt_core.stages.convert import build_engine
@@ -410,6 +501,7 @@ def run_engine_builds(
             max_batch_size=max_batch_size,
             cal_cache=cache_path if precision == "int8" else None,
         )
+        start = time.time()
         try:
             result = build_engine(
                 _named(onnx_path, ".onnx"), out / f"{precision}.engine", key=None, options=options
@@ -418,16 +510,54 @@ def run_engine_builds(
             if require_tensorrt:
                 raise
             log.warning("target %s, %s: engine NOT built: %s", target, precision, error)
-            report[precision] = {"status": "skipped", "reason": str(error)}
+            report[precision] = {
+                "status": "skipped",
+                "reason": str(error),
+                "seconds": round(time.time() - start, 1),
+            }
             continue
         report[precision] = {
             "status": "built",
             "engine": Path(result.engine_path).name,
             "info": Path(result.info_path).name,
+            "engine_bytes": Path(result.engine_path).stat().st_size,
+            "seconds": round(time.time() - start, 1),
         }
+        report[precision].update(engine_latency(result.engine_path))
     (out / "build_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     VersionLocation(publish_uri, model_version).put(out, f"engines/{target}")
     return report
+
+
+def engine_latency(engine_path: str | Path, runs: int = 20) -> dict:
+    """``{"latency_ms": median}`` of one zero image through the engine on this GPU (host
+    copies included), or ``{"latency_note": why not}``: a failed measurement never fails a
+    build that succeeded."""
+    import statistics
+    import time
+
+    import numpy as np
+
+    try:
+        from tlt_core.export.runners import TensorRTRunner
+
+        runner = TensorRTRunner.from_file(engine_path)
+        batch = np.zeros((1, *runner.input_shape), np.float32)
+        runner.detect(batch)  # warm-up
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            runner.detect(batch)
+            times.append((time.perf_counter() - start) * 1000.0)
+    except Exception as error:  # best effort: reported in the table
+        return {"latency_note": str(error).splitlines()[0] if str(error) else type(error).__name__}
+    return {"latency_ms": round(statistics.median(times), 3)}
+
+
+def engine_report_markdown(target: str, report: dict) -> str:
+    from tlt_core.reports import engine_builds_markdown
+
+    return engine_builds_markdown(target, report)
 
 
 # --- publishing ----------------------------------------------------------------------------
@@ -499,3 +629,41 @@ def run_fetch_published(
             # The spec fetched above is the one evaluated: keep the pair together.
             metrics[EVALUATION_KEY] = {**published[EVALUATION_KEY], "spec": spec}
     return spec, metrics
+
+
+def summary_report_markdown(
+    pipeline: str, publish_uri: str, model_version: str, stage_artifacts: list[tuple[str, Any]]
+) -> str:
+    """The run summary: the published version (its manifest), mAP, stage wall times and the
+    engine build reports staged in the version. ``stage_artifacts``: (default stage name,
+    artifact or None) in DAG order; each artifact's ``record_stage`` metadata gives the time."""
+    from tlt_core.publish import VersionLocation
+    from tlt_core.reports import StageTime, run_summary_markdown
+
+    version = VersionLocation(publish_uri, model_version)
+    manifest = version.read_manifest()
+    engines: dict[str, dict] = {}
+    work = _workdir()
+    for relative in sorted(manifest.get("artifacts", {})):
+        parts = relative.split("/")
+        if len(parts) == 3 and parts[0] == "engines" and parts[2] == "build_report.json":
+            local = version.fetch(relative, work / relative)
+            engines[parts[1]] = json.loads(Path(local).read_text())
+    stages = []
+    for default, artifact in stage_artifacts:
+        if artifact is None:
+            continue
+        seconds = (artifact.metadata or {}).get("wall_seconds")
+        stages.append(StageTime(default, float(seconds) if seconds is not None else None))
+    for target, builds in engines.items():
+        seconds = [e["seconds"] for e in builds.values() if "seconds" in e]
+        stages.append(StageTime(f"build-engines-{target}", sum(seconds) if seconds else None))
+    mean_ap = manifest.get("metrics", {}).get("mAP")
+    return run_summary_markdown(
+        pipeline=pipeline,
+        model_version=model_version,
+        version_uri=version.uri,
+        mean_ap=float(mean_ap) if mean_ap is not None else None,
+        stages=stages,
+        engines=engines,
+    )

@@ -58,7 +58,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from tlt_core.errors import DataError, ModelFileError, StorageError
+from tlt_core.errors import DataError, ModelFileError, SpecError, StorageError
 from tlt_core.io_utils import atomic_dir, atomic_path, check_output_path
 
 if TYPE_CHECKING:
@@ -846,6 +846,13 @@ class PathResolver:
                 raise DataError("no such file or directory", path)
             return path
         return self._download(uri)
+
+    def spec(self, uri: str | os.PathLike[str]) -> Path:
+        """:meth:`input` for a spec file: a missing one is a SpecError (exit 2, as for every
+        other spec problem)."""
+        if not is_remote(uri) and not Path(uri).exists():
+            raise SpecError("no such spec file", uri)
+        return self.input(uri)
 
     def model(self, uri: str | os.PathLike[str]) -> Path:
         """:meth:`input` for a model file: a missing one is a ModelFileError (exit 4)."""

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.getLogger("tlt_core").setLevel(logging.DEBUG)
     with PathResolver() as paths:
-        spec = paths.input(args.dataset_export_spec)
+        spec = paths.spec(args.dataset_export_spec)
         if is_remote(args.output_filename):
             # Shards are siblings named after the prefix: upload their folder.
             folder, _, name = str(args.output_filename).rstrip("/").rpartition("/")

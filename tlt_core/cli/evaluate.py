@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     with PathResolver() as paths:
         model = paths.model(args.model)
-        spec = paths.input(args.experiment_spec_file)
+        spec = paths.spec(args.experiment_spec_file)
         output_dir = paths.output(args.output_dir, "dir") if args.output_dir else None
         result = evaluate(
             model,

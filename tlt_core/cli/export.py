@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     add_log_file(args.log_file)
     with PathResolver() as paths:
         model = paths.model(args.model)
-        spec = paths.input(args.experiment_spec)
+        spec = paths.spec(args.experiment_spec)
         target = args.output_file or str(default_output_path(args.model))
         if is_remote(target):
             # The defaults (cal.bin, DeepStream files) go beside the output: upload its folder.

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     with PathResolver() as paths:
         result = inference(
             paths.model(args.model),
-            paths.input(args.spec),
+            paths.spec(args.spec),
             args.key,
             paths.input(args.input),
             paths.output(args.out_image_dir, "dir"),

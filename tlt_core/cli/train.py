@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     multi_worker = ensure_tf_config(os.environ)
 
     with PathResolver() as paths:
-        spec = paths.input(args.experiment_spec_file)
+        spec = paths.spec(args.experiment_spec_file)
         model = paths.model(args.model) if args.model else None
         results_dir = paths.output(args.results_dir, "dir")
         result = train(

@@ -263,6 +263,64 @@ def _greedy_match(det_group, pair_det, pair_gt, pair_iou, n_det, n_gt) -> np.nda
     return matched_gt
 
 
+def _match_stacked(dets, gts, n_classes: int, iou_threshold: float) -> np.ndarray:
+    """TLT's matching (module docstring) on stacked arrays: for each detection, in the given
+    order, the index of the stacked ground truth it matches (-1: none).
+
+    ``dets``: (image, boxes, classes, scores); ``gts``: (image, boxes, classes).
+    """
+    d_img, d_box, d_cls, d_score = dets
+    g_img, g_box, g_cls = gts
+    # One float sort by score (stable: equal scores keep the given, image-major order),
+    # then stable integer sorts by (image, class) for matching.
+    by_score = np.argsort(-d_score, kind="stable")
+    d_group = d_img * n_classes + d_cls
+    by_group = by_score[np.argsort(_small_int(d_group[by_score]), kind="stable")]
+
+    g_group = g_img * n_classes + g_cls
+    g_order = np.argsort(_small_int(g_group), kind="stable")
+    g_group, g_box = g_group[g_order], g_box[g_order]
+
+    sorted_group = d_group[by_group]
+    g_start = np.searchsorted(g_group, sorted_group, side="left")
+    g_count = np.searchsorted(g_group, sorted_group, side="right") - g_start
+    det_cols = [np.ascontiguousarray(d_box[by_group, i]) for i in range(4)]
+    gt_cols = [np.ascontiguousarray(g_box[:, i]) for i in range(4)]
+    pair_det, pair_gt, pair_iou = _candidate_pairs(
+        det_cols, g_start, g_count, gt_cols, iou_threshold
+    )
+    matched_sorted = _greedy_match(
+        sorted_group, pair_det, pair_gt, pair_iou, sorted_group.size, g_group.size
+    )
+    matched = np.full(d_score.size, -1, dtype=np.int64)
+    hit = matched_sorted >= 0
+    matched[by_group[hit]] = g_order[matched_sorted[hit]]  # given detection and gt order
+    return matched
+
+
+def match_detections(
+    detections: Sequence[Detections],
+    ground_truths: Sequence[GroundTruth],
+    num_classes: int,
+    iou_threshold: float = 0.5,
+) -> list[np.ndarray]:
+    """Per image, for each detection the index of the ground truth (of that image) it is
+    matched to, -1 for none: the matching ``compute_ap`` scores (for drawing TP, FP and
+    missed objects). Difficult ground truth is matched like any other."""
+    d_img, d_box, d_cls, d_score = _stack(detections, num_classes, "detection")
+    g_img, g_box, g_cls, _ = _stack(ground_truths, num_classes, "ground truth")
+    matched = _match_stacked(
+        (d_img, d_box, d_cls, d_score), (g_img, g_box, g_cls), num_classes, iou_threshold
+    )
+    g_first = np.r_[0, np.cumsum([len(g.classes) for g in ground_truths])]
+    d_bounds = np.r_[0, np.cumsum([len(d.classes) for d in detections])]
+    out = []
+    for i in range(len(detections)):
+        local = matched[d_bounds[i] : d_bounds[i + 1]]
+        out.append(np.where(local >= 0, local - g_first[i], -1))
+    return out
+
+
 def compute_ap(
     detections: Sequence[Detections],
     ground_truths: Sequence[GroundTruth],
@@ -292,35 +350,11 @@ def compute_ap(
         g_diff = np.zeros_like(g_diff, dtype=bool)
     g_diff = g_diff.astype(bool)
 
-    # One float sort by score (stable: equal scores keep the given, image-major order),
-    # then stable integer sorts: by (image, class) for matching, by class for ranking.
+    matched = _match_stacked(
+        (d_img, d_box, d_cls, d_score), (g_img, g_box, g_cls), n_classes, iou_threshold
+    )
     by_score = np.argsort(-d_score, kind="stable")
-    d_group = d_img * n_classes + d_cls
-    by_group = by_score[np.argsort(_small_int(d_group[by_score]), kind="stable")]
     by_class = by_score[np.argsort(_small_int(d_cls[by_score]), kind="stable")]
-
-    g_group = g_img * n_classes + g_cls
-    g_order = np.argsort(_small_int(g_group), kind="stable")
-    g_group, g_box, g_cls, g_diff = (
-        g_group[g_order],
-        g_box[g_order],
-        g_cls[g_order],
-        g_diff[g_order],
-    )
-
-    sorted_group = d_group[by_group]
-    g_start = np.searchsorted(g_group, sorted_group, side="left")
-    g_count = np.searchsorted(g_group, sorted_group, side="right") - g_start
-    det_cols = [np.ascontiguousarray(d_box[by_group, i]) for i in range(4)]
-    gt_cols = [np.ascontiguousarray(g_box[:, i]) for i in range(4)]
-    pair_det, pair_gt, pair_iou = _candidate_pairs(
-        det_cols, g_start, g_count, gt_cols, iou_threshold
-    )
-    matched_sorted = _greedy_match(
-        sorted_group, pair_det, pair_gt, pair_iou, sorted_group.size, g_group.size
-    )
-    matched = np.empty_like(matched_sorted)
-    matched[by_group] = matched_sorted  # back to the given detection order
 
     is_matched = matched >= 0
     ignored = np.zeros_like(is_matched)

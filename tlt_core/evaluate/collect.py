@@ -26,12 +26,23 @@ class Collected:
 
 
 def collect_predictions(
-    network, spec, runner, *, sources=None, batch_size: int | None = None, postprocess=None
+    network,
+    spec,
+    runner,
+    *,
+    sources=None,
+    batch_size: int | None = None,
+    postprocess=None,
+    on_batch=None,
 ) -> Collected:
     """Run ``runner`` over the evaluation pipeline: prediction + truth per image.
 
     ``postprocess`` (default: ``network.postprocessor(spec, runner)``) may be passed in
     when it is built once for many calls (training validation).
+    ``on_batch(images, predictions, truths, frame_ids, original_sizes)``, when given, sees
+    each batch as it goes by (model input images, the network's predictions and truths,
+    ``(h, w)`` of the source images or None when the pipeline does not give them): the
+    evaluation report picks the frames it draws there.
     """
     batch_size = batch_size or network.eval_batch_size(spec)
     if runner.max_batch_size:
@@ -49,9 +60,14 @@ def collect_predictions(
     for batch in dataset.as_numpy_iterator():
         images = batch["image"]
         n = images.shape[0]
-        out.predictions.extend(postprocess(runner.predict(images), [(height, width)] * n))
-        out.truths.extend(network.ground_truth(batch))
-        out.frame_ids.extend(f.decode() for f in batch["frame_id"])
+        predictions = postprocess(runner.predict(images), [(height, width)] * n)
+        truths = network.ground_truth(batch)
+        frame_ids = [f.decode() for f in batch["frame_id"]]
+        if on_batch is not None:
+            on_batch(images, predictions, truths, frame_ids, batch.get("orig_size"))
+        out.predictions.extend(predictions)
+        out.truths.extend(truths)
+        out.frame_ids.extend(frame_ids)
     out.skipped_images = stats.skipped
     if out.skipped_images:
         log.warning(

@@ -127,6 +127,16 @@ class ModelInfo:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FrameDrawing:
+    """How an evaluation report draws a detector's validation frames (``evaluate.frames``):
+    ``mean_bgr`` is added back to the model input to show it, and a detection matches an
+    object at ``iou_threshold`` (the metric's matching IoU)."""
+
+    mean_bgr: tuple[float, float, float]
+    iou_threshold: float
+
+
 class InferenceWriter(Protocol):
     """Writes ``tlt <network> inference`` results; made by `Network.inference_writer`."""
 
@@ -407,6 +417,12 @@ class Network(abc.ABC):
     def eval_batch_size(self, spec: NetworkSpec) -> int:
         """Default evaluation batch size."""
         return 1
+
+    def frame_drawing(self, spec: NetworkSpec) -> FrameDrawing | None:
+        """How the evaluation report draws frames, for a network whose predictions are
+        ``boxes.nms.Detections`` and truths ``evaluate.ap.GroundTruth``; None (no grid of
+        frames) otherwise."""
+        return None
 
     # --- network-specific task options -----------------------------------------------------
     def add_task_options(self, task: str, parser: Any) -> None:

@@ -34,6 +34,7 @@ class EvalResult:
     report_paths: list[Path] = field(default_factory=list)
     ap_result: Any = field(default=None, repr=False)  # the network's full result object
     seconds: float = 0.0
+    frames: list[Any] = field(default_factory=list, repr=False)  # reports.Tile (evaluate.frames)
     skipped_images: int = 0  # validation images that failed to decode (left out of the AP)
     label_set_sha256: str = ""  # identity of the ground truth evaluated on
     metric: str = "mAP"  # the primary metric's name
@@ -78,10 +79,17 @@ def evaluate(
     output_dir: str | Path | None = None,
     batch_size: int | None = None,
     network: str | None = None,
+    frames: int = 0,
+    frame_threshold: float = 0.3,
 ) -> EvalResult:
     """Evaluate ``model_path`` on the validation data of ``spec_path`` (a spec file, or the
-    network's spec object already parsed)."""
+    network's spec object already parsed).
+
+    ``frames``: how many validation frames to draw (worst and best, see
+    ``evaluate.frames``), showing detections scoring at least ``frame_threshold``; only for
+    a network that says how to draw them (``Network.frame_drawing``), none otherwise."""
     from tlt_core.evaluate.collect import collect_predictions, score
+    from tlt_core.evaluate.frames import FrameSelector
     from tlt_core.inference_runner import open_runner
     from tlt_core.networks import get_network
 
@@ -90,8 +98,24 @@ def evaluate(
     runner = open_runner(model_path, key, net)
     net.check_model(spec, runner, source=str(model_path))
 
+    drawing = net.frame_drawing(spec) if frames > 0 else None
+    selector = None
+    if drawing is not None:
+        selector = FrameSelector(
+            frames,
+            list(spec.class_names),
+            drawing.mean_bgr,
+            iou_threshold=drawing.iou_threshold,
+            threshold=frame_threshold,
+        )
     start = time.time()
-    collected = collect_predictions(net, spec, runner, batch_size=batch_size)
+    collected = collect_predictions(
+        net,
+        spec,
+        runner,
+        batch_size=batch_size,
+        on_batch=selector.add if selector is not None else None,
+    )
     result = score(net, spec, collected)
     others = {mode: score(net, spec, collected, mode=mode) for mode in net.metric_variants(spec)}
     seconds = time.time() - start
@@ -131,6 +155,7 @@ def evaluate(
         report_paths=paths,
         ap_result=result.raw,
         seconds=seconds,
+        frames=selector.tiles() if selector is not None else [],
         skipped_images=collected.skipped_images,
         label_set_sha256=label_set_sha256(collected, spec.class_names),
         metric=result.name,

@@ -9,36 +9,16 @@ import numpy as np
 
 from tlt_core.errors import DataError
 
-PALETTE = ((0, 200, 0), (0, 0, 230), (230, 120, 0), (0, 200, 230), (200, 0, 200), (130, 130, 0))
-
 
 def draw_detections(image_bgr: np.ndarray, detections, class_names) -> np.ndarray:
-    import cv2
+    from tlt_core.boxes.draw import PALETTE, draw_labelled_box
 
     out = image_bgr.copy()
-    scale = max(out.shape[0], out.shape[1]) / 800.0
-    thickness = max(1, round(2 * scale))
     for box, cls, score in zip(
         detections.boxes, detections.classes, detections.scores, strict=True
     ):
         colour = PALETTE[int(cls) % len(PALETTE)]
-        x1, y1, x2, y2 = (round(float(v)) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
-        text = f"{class_names[int(cls)]} {score:.2f}"
-        font_scale = max(0.35, 0.5 * scale)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        top = max(y1 - th - base, 0)
-        cv2.rectangle(out, (x1, top), (x1 + tw, top + th + base), colour, -1)
-        cv2.putText(
-            out,
-            text,
-            (x1, top + th),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
+        draw_labelled_box(out, box, f"{class_names[int(cls)]} {score:.2f}", colour)
     return out
 
 

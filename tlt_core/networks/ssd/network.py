@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo, Network, TrainingSettings
+from tlt_core.networks.base import (
+    FrameDrawing,
+    MetricResult,
+    MetricSpec,
+    ModelInfo,
+    Network,
+    TrainingSettings,
+)
 
 # Predictor heads ssd_conf_{i} / ssd_loc_{i}: their filter counts are n_boxes x (classes + 1)
 # and n_boxes x 4, fixed by the anchors and the classes, so pruning keeps them whole.
@@ -340,6 +347,12 @@ class SsdNetwork(Network):
 
     def eval_batch_size(self, spec) -> int:
         return int(spec.eval.batch_size)
+
+    def frame_drawing(self, spec) -> FrameDrawing:
+        return FrameDrawing(
+            tuple(float(v) for v in spec.image_mean_bgr),
+            float(spec.eval.matching_iou_threshold),
+        )
 
     # --- inference -------------------------------------------------------------------------
     def inference_writer(self, spec, output_dir, *, label_dir=None):
