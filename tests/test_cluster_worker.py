@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tlt_core.cluster import tf_config, worker
-from tlt_core.data.sample import generate_sample_data, sample_experiment_spec
+from tlt_core.data.sample import generate_sample_data
+from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 
 KEY = "sim-key"
 

@@ -200,7 +200,8 @@ def test_synthetic_reports_render_in_chromium(tmp_path):
 def test_local_run_reports_render_in_chromium(sample_dataset, tmp_path):
     """A whole local train_deploy run (tiny spec), then every report it wrote."""
     from pipelines.local_run import run_local
-    from tlt_core.data.sample import sample_convert_spec, sample_experiment_spec
+    from tlt_core.data.sample import sample_convert_spec
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 
     tiny = {
         "arch": "resnet",
