@@ -48,14 +48,23 @@ class LocalRunResult:
             lines.append(f"mAP of the published (pruned, retrained) model: {metrics['mAP']:.4f}")
         lines.append(f"published version {self.model_version} in {self.publish_dir}:")
         lines.extend(f"  {name}" for name in self.files)
-        for report in sorted(self.publish_dir.glob("engines/*/build_report.json")):
-            for precision, entry in json.loads(report.read_text()).items():
-                state = entry["status"]
-                if state != "built":
-                    state += f" ({entry.get('reason', '')})"
-                lines.append(f"  engine {report.parent.name}/{precision}: {state}")
+        lines.extend(_engine_lines(self.publish_dir))
         lines.extend(_report_lines(self.reports))
         return "\n".join(lines)
+
+
+def _engine_lines(publish_dir: Path) -> list[str]:
+    """One line per engine outcome (built, or skipped/failed for one reason), naming the
+    target/precision pairs it applies to: eight engines skipped for want of TensorRT are
+    one line, not eight."""
+    outcomes: dict[str, list[str]] = {}
+    for report in sorted(publish_dir.glob("engines/*/build_report.json")):
+        for precision, entry in json.loads(report.read_text()).items():
+            state = entry["status"]
+            if state != "built":
+                state += f" ({entry.get('reason', '')})"
+            outcomes.setdefault(state, []).append(f"{report.parent.name}/{precision}")
+    return [f"  engines {', '.join(engines)}: {state}" for state, engines in outcomes.items()]
 
 
 def _sample_inputs(output_dir: Path, epochs: int | None, network: str = "ssd") -> dict[str, str]:

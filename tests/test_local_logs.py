@@ -63,3 +63,23 @@ def test_terminal_shows_task_lines_and_logs_keep_everything(tmp_path, verbose):
     assert not any("use_unbounded_threadpool" in line for line in shown)
     summary = run_log.summary_lines()
     assert summary[0].startswith("stage timings") and len(summary) == 3
+
+
+def test_engine_outcomes_are_one_line_each(tmp_path):
+    """The summary names each engine outcome once, with the engines it applies to."""
+    import json
+
+    from pipelines.local_run import _engine_lines
+
+    reason = "tensorrt Python package not installed"
+    for target in ("x86-t4", "jetson-orin"):
+        folder = tmp_path / "engines" / target
+        folder.mkdir(parents=True)
+        report = {p: {"status": "skipped", "reason": reason} for p in ("fp16", "int8")}
+        if target == "x86-t4":
+            report["fp32"] = {"status": "built"}
+        (folder / "build_report.json").write_text(json.dumps(report))
+    assert _engine_lines(tmp_path) == [
+        f"  engines jetson-orin/fp16, jetson-orin/int8, x86-t4/fp16, x86-t4/int8: skipped ({reason})",
+        "  engines x86-t4/fp32: built",
+    ]
