@@ -62,9 +62,10 @@ def train_command(args: argparse.Namespace, env, work: Path) -> list[str] | None
     if args.pruned_model:
         pruned = locations.fetch(args.pruned_model, work / "pruned.tlt")
         overrides = {"training_config.pruned_model_path": str(pruned)}
-    spec = support.experiment_for_artifacts(
-        spec_text, str(tfrecords), args.validation_fold, work, overrides
+    experiment = support.experiment_for_artifacts(
+        spec_text, str(tfrecords), args.validation_fold, overrides, network=args.network
     )
+    spec = experiment.save(work / "experiment_spec.txt", absolute_paths=True)
     results = args.results if place.chief else str(work / "results")
     key = env.get(support.MODEL_KEY_ENV)
     if not key:
