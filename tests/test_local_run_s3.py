@@ -36,6 +36,7 @@ def test_train_deploy_runs_locally_against_s3(
     storage.upload_dir(sample_dataset.train_image_dir.parent, f"{data}/training")
     storage.upload_dir(sample_dataset.val_image_dir, f"{data}/val/image_2")
     publish = f"s3://{s3_bucket}/models/ssd"
+    capfd.readouterr()  # the test's own uploads above are not the run's terminal
 
     result = run_local(
         tmp_path / "out",
