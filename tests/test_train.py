@@ -339,7 +339,6 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from loopback_workers import run_workers
 
 from tlt_core import modelfile
 from tlt_core.stages.train import train
