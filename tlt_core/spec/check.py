@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -102,3 +103,41 @@ def resolve_path(raw: str | None, base_dir: Path) -> str | None:
         return raw
     expanded = os.path.expanduser(raw)
     return expanded if os.path.isabs(expanded) else str(base_dir / expanded)
+
+
+CLASS_MAPPING_FIELD = "dataset_config.target_class_mapping"
+
+
+def _map_path(key: str) -> str:
+    return f"{CLASS_MAPPING_FIELD}['{key}']"
+
+
+def resolve_class_mapping(
+    mapping_proto: Mapping[str, str], check: Checker, *, reserved: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """``dataset_config.target_class_mapping`` (KITTI class -> target class), lower-cased
+    and checked the same way for every detector; ``reserved``: target names a network
+    keeps for itself (SSD's ``background``)."""
+    if not mapping_proto:
+        check.fail(CLASS_MAPPING_FIELD, "must map at least one label class to a target class")
+    mapping: dict[str, str] = {}
+    # In file order, so a conflict is reported at the later of the two entries.
+    for key in sorted(mapping_proto, key=lambda k: (check.line_of(_map_path(k)), k)):
+        at = _map_path(key)
+        source, target = key.strip().lower(), mapping_proto[key].strip().lower()
+        if not source or any(c.isspace() for c in source):
+            check.fail(at, "source class must be one word (KITTI labels split on spaces)")
+        if source == "dontcare":
+            check.fail(at, "DontCare regions are always ignored; remove this entry")
+        if not target:
+            check.fail(f"{at}.value", "target class must not be empty")
+        if target in reserved:
+            check.fail(f"{at}.value", f"'{target}' is reserved for model class 0")
+        if mapping.get(source, target) != target:
+            check.fail(
+                at,
+                f"class {source!r} (case-insensitive) is mapped to both "
+                f"{mapping[source]!r} and {target!r}",
+            )
+        mapping[source] = target
+    return mapping

@@ -41,7 +41,7 @@ from tlt_core.errors import SpecError
 from tlt_core.io_utils import write_text_atomic
 from tlt_core.networks.detectnet_v2 import detectnet_v2_pb2 as pb
 from tlt_core.spec.archs import ARCHITECTURES
-from tlt_core.spec.check import Checker, resolve_path
+from tlt_core.spec.check import Checker, resolve_class_mapping, resolve_path
 from tlt_core.spec.overrides import set_by_path
 from tlt_core.spec.textparse import parse_message, read_spec_text, shortest_float32
 
@@ -818,36 +818,9 @@ def _absolutize(proto: pb.Experiment, base: Path) -> None:
         setattr(tc, name, resolve_path(getattr(tc, name), base) or "")
 
 
-def _map_path(key: str) -> str:
-    return f"dataset_config.target_class_mapping['{key}']"
-
-
 def _class_mapping(proto: pb.Experiment, check: Checker) -> dict[str, str]:
-    """``target_class_mapping``: the rules of the SSD spec (same field, same checks)."""
-    mapping_proto = proto.dataset_config.target_class_mapping
-    if not mapping_proto:
-        check.fail(
-            "dataset_config.target_class_mapping",
-            "must map at least one label class to a target class",
-        )
-    mapping: dict[str, str] = {}
-    for key in sorted(mapping_proto, key=lambda k: (check.line_of(_map_path(k)), k)):
-        at = _map_path(key)
-        source, target = key.strip().lower(), mapping_proto[key].strip().lower()
-        if not source or any(c.isspace() for c in source):
-            check.fail(at, "source class must be one word (KITTI labels split on spaces)")
-        if source == "dontcare":
-            check.fail(at, "DontCare regions are always ignored; remove this entry")
-        if not target:
-            check.fail(f"{at}.value", "target class must not be empty")
-        if mapping.get(source, target) != target:
-            check.fail(
-                at,
-                f"class {source!r} (case-insensitive) is mapped to both "
-                f"{mapping[source]!r} and {target!r}",
-            )
-        mapping[source] = target
-    return mapping
+    """``target_class_mapping``: the shared rules (the same field as SSD's)."""
+    return resolve_class_mapping(proto.dataset_config.target_class_mapping, check)
 
 
 # -- validation folds ------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from tlt_core.networks.ssd.views import (
 )
 from tlt_core.spec.archs import ARCHITECTURES
 from tlt_core.spec.check import Checker, resolve_path
+from tlt_core.spec.check import resolve_class_mapping as shared_class_mapping
 from tlt_core.spec.listexpr import NestedList
 from tlt_core.spec.textparse import shortest_float32
 
@@ -472,35 +473,7 @@ def resolve_sources(
     return resolved[0], resolved[1]
 
 
-def _map_path(key: str) -> str:
-    return f"dataset_config.target_class_mapping['{key}']"
-
-
 def resolve_class_mapping(proto: pb.Experiment, check: Checker) -> dict[str, str]:
-    mapping_proto = proto.dataset_config.target_class_mapping
-    if not mapping_proto:
-        check.fail(
-            "dataset_config.target_class_mapping",
-            "must map at least one label class to a target class",
-        )
-    mapping: dict[str, str] = {}
-    # In file order, so a conflict is reported at the later of the two entries.
-    for key in sorted(mapping_proto, key=lambda k: (check.line_of(_map_path(k)), k)):
-        at = _map_path(key)
-        source, target = key.strip().lower(), mapping_proto[key].strip().lower()
-        if not source or any(c.isspace() for c in source):
-            check.fail(at, "source class must be one word (KITTI labels split on spaces)")
-        if source == "dontcare":
-            check.fail(at, "DontCare regions are always ignored; remove this entry")
-        if not target:
-            check.fail(f"{at}.value", "target class must not be empty")
-        if target == "background":
-            check.fail(f"{at}.value", "'background' is reserved for model class 0")
-        if mapping.get(source, target) != target:
-            check.fail(
-                at,
-                f"class {source!r} (case-insensitive) is mapped to both "
-                f"{mapping[source]!r} and {target!r}",
-            )
-        mapping[source] = target
-    return mapping
+    return shared_class_mapping(
+        proto.dataset_config.target_class_mapping, check, reserved=("background",)
+    )
