@@ -1,4 +1,6 @@
-"""Component: KITTI dataset (path or s3:// URI) -> sharded TFRecords."""
+"""Component: the data step: a dataset (path or s3:// URI) made into what the network
+trains on (KITTI detectors: sharded TFRecord folds; classification: class folders checked
+and passed on), by the network's ``prepare_dataset`` hook."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Output
@@ -7,10 +9,15 @@ from components import TLT_CORE_IMAGE
 
 
 @dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
-def dataset_convert(dataset_uri: str, convert_spec: str, tfrecords: Output[Dataset]) -> str:
-    """Convert the KITTI dataset at ``dataset_uri`` with the dataset-convert spec text.
+def dataset_convert(
+    dataset_uri: str, dataset: Output[Dataset], convert_spec: str = "", network: str = "ssd"
+) -> str:
+    """Prepare the dataset at ``dataset_uri`` for ``network``: a detector's KITTI data is
+    converted with the dataset-convert spec text ``convert_spec``; a classifier's train/
+    and val/ class folders are checked and copied (``convert_spec`` unused).
 
-    Returns the per-fold class counts as JSON (also stored in the artifact's metadata).
+    Returns the per-fold (or per-split) class counts as JSON (also in the artifact's
+    metadata).
     """
     import json
     import time
@@ -18,7 +25,7 @@ def dataset_convert(dataset_uri: str, convert_spec: str, tfrecords: Output[Datas
     from tlt_core import pipeline_support as support
 
     start = time.time()
-    counts = support.run_dataset_convert(dataset_uri, convert_spec, tfrecords.path)
-    tfrecords.metadata["class_counts"] = counts
-    support.record_stage(tfrecords, "dataset-convert", start)
+    counts = support.run_dataset_convert(dataset_uri, convert_spec, dataset.path, network)
+    dataset.metadata["class_counts"] = counts
+    support.record_stage(dataset, "dataset-convert", start)
     return json.dumps(counts, sort_keys=True)

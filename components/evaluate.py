@@ -10,7 +10,7 @@ from components import TLT_CORE_IMAGE
 @dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
 def evaluate(
     model: Input[Model],
-    tfrecords: Input[Dataset],
+    dataset: Input[Dataset],
     experiment_spec: str,
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -30,11 +30,11 @@ def evaluate(
     start = time.time()
     result = support.run_evaluate(
         model.path,
-        tfrecords.path,
+        dataset.path,
         experiment_spec,
         report.path,
         validation_fold=validation_fold,
-        tfrecords_uri=tfrecords.uri,
+        dataset_uri=dataset.uri,
         frames=report_frames,
         title=report_title,
         network=network,

@@ -9,7 +9,7 @@ from components import TLT_CORE_IMAGE
 @dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
 def retrain(
     pruned_model: Input[Model],
-    tfrecords: Input[Dataset],
+    dataset: Input[Dataset],
     experiment_spec: str,
     model: Output[Model],
     metrics: Output[Metrics],
@@ -35,7 +35,7 @@ def retrain(
         from tlt_core.cluster.task import run_distributed_train
 
         result = run_distributed_train(
-            tfrecords_uri=tfrecords.uri,
+            tfrecords_uri=dataset.uri,
             spec_text=spec,
             model_uri=model.uri,
             model_out=model.path,
@@ -49,7 +49,7 @@ def retrain(
         )
     else:
         result = support.run_train(
-            tfrecords.path,
+            dataset.path,
             spec,
             model.path,
             validation_fold=validation_fold,

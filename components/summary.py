@@ -13,7 +13,7 @@ def run_summary(
     model_version: str,
     manifest_uri: str,
     summary: Output[Markdown],
-    tfrecords: Input[Dataset] = None,
+    dataset: Input[Dataset] = None,
     trained_model: Input[Model] = None,
     evaluation_report: Input[HTML] = None,
     pruned_model: Input[Model] = None,
@@ -29,7 +29,7 @@ def run_summary(
 
     print(f"summarising {manifest_uri}")
     stages = [
-        ("dataset-convert", tfrecords),
+        ("dataset-convert", dataset),
         ("fetch-published", fetched_model),
         ("train", trained_model),
         ("evaluate", evaluation_report),

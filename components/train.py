@@ -8,7 +8,7 @@ from components import TLT_CORE_IMAGE
 
 @dsl.component(base_image=TLT_CORE_IMAGE, install_kfp_package=False)
 def train(
-    tfrecords: Input[Dataset],
+    dataset: Input[Dataset],
     experiment_spec: str,
     model: Output[Model],
     metrics: Output[Metrics],
@@ -36,7 +36,7 @@ def train(
         from tlt_core.cluster.task import run_distributed_train
 
         result = run_distributed_train(
-            tfrecords_uri=tfrecords.uri,
+            tfrecords_uri=dataset.uri,
             spec_text=experiment_spec,
             model_uri=model.uri,
             model_out=model.path,
@@ -49,7 +49,7 @@ def train(
         )
     else:
         result = support.run_train(
-            tfrecords.path,
+            dataset.path,
             experiment_spec,
             model.path,
             validation_fold=validation_fold,

@@ -13,18 +13,28 @@ from components.secrets import SecretNames
 from pipelines.names import network_title, pipeline_name
 from pipelines.targets import Target
 from pipelines.tasks import build_and_publish, on_cpu, retried, with_secrets
+from tlt_core.networks import DEFAULT_NETWORK, NETWORKS, get_network
 
-NAME = pipeline_name("calibration_refresh")
-DESCRIPTION = (
-    f"Recalibrate a published ONNX model ({network_title()} by default) for INT8 on fresh images (CPU "
-    "only), rebuild the INT8 engines of every target and publish them as a new version."
-)
+PIPELINE = "calibration_refresh"
+NAME = pipeline_name(PIPELINE)  # the default network's
 
 
-def build(targets: list[Target], secrets: SecretNames | None = None):
+def description(network: str = DEFAULT_NETWORK) -> str:
+    return (
+        f"Recalibrate a published ONNX model of {network_title(network)} (the network "
+        f"parameter; {network} here) for INT8 on fresh images (CPU only), rebuild the INT8 "
+        "engines of every target and publish them as a new version."
+    )
+
+
+def build(
+    targets: list[Target], secrets: SecretNames | None = None, network: str = DEFAULT_NETWORK
+):
+    """The pipeline function for a target matrix and a network (named
+    ``tlt-<network>-calibration-refresh``, that network the default of its parameter)."""
     secrets = secrets or SecretNames()
+    net = get_network(network)
 
-    @dsl.pipeline(name=NAME, description=DESCRIPTION)
     def calibration_refresh(
         publish_uri: str,
         source_version: str,
@@ -34,7 +44,7 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
         cal_batches: int = 10,
         cal_batch_size: int = 8,
         require_tensorrt: bool = True,
-        network: str = "ssd",
+        network: str = net.name,
     ):
         """Recalibrate a published model and publish its new INT8 engines.
 
@@ -45,14 +55,15 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             new_version: Name of the version to publish (letters, digits, dots, dashes),
                 e.g. the date; an existing version is not overwritten.
             calibration_images_uri: Folder (s3:// prefix or path) of fresh JPEG/PNG images
-                from the deployment cameras; needs at least cal_batches x cal_batch_size.
+                from the deployment cameras (a folder of class folders is read class by
+                class); needs at least cal_batches x cal_batch_size.
             git_commit: Commit of the specs, recorded in the published manifest.
             cal_batches: Number of image batches used for INT8 calibration (1 or more).
             cal_batch_size: Images per calibration batch (1 or more).
             require_tensorrt: Fail the engine builds when TensorRT or a GPU is missing.
                 Off only for local test runs: the report then says no engine was built.
             network: The network of the published model, a name of tlt_core's network
-                table (ssd, detectnet_v2); its spec is read from the published version.
+                table ({networks}); its spec is read from the published version.
         """
         fetched = fetch_published(publish_uri=publish_uri, model_version=source_version)
         retried(with_secrets(on_cpu(fetched, "1", "2Gi"), secrets, s3=True))
@@ -80,11 +91,14 @@ def build(targets: list[Target], secrets: SecretNames | None = None):
             model_version=new_version,
             git_commit=git_commit,
             require_tensorrt=require_tensorrt,
-            pipeline_name=NAME,
+            pipeline_name=pipeline_name(PIPELINE, net.name),
             stage_artifacts={"fetched_model": fetched.outputs["onnx_model"]},
         )
 
         for task in (fetched, calibrated, *builds, published, summary):
             task.set_caching_options(enable_caching=False)
 
-    return calibration_refresh
+    calibration_refresh.__doc__ = calibration_refresh.__doc__.format(networks=", ".join(NETWORKS))
+    return dsl.pipeline(name=pipeline_name(PIPELINE, net.name), description=description(net.name))(
+        calibration_refresh
+    )

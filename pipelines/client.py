@@ -21,6 +21,7 @@ from components.secrets import SecretNames
 from pipelines.compile import compile_pipeline
 from pipelines.cron import validate_cron
 from tlt_core.errors import PipelineError
+from tlt_core.networks import DEFAULT_NETWORK
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,18 @@ def _caching(pipeline: str) -> bool | None:
 
 
 def _compiled(
-    pipeline: str, targets_file: str | Path | None, secrets: SecretNames | None, workdir: Path
+    pipeline: str,
+    targets_file: str | Path | None,
+    secrets: SecretNames | None,
+    workdir: Path,
+    network: str,
 ) -> Path:
     return compile_pipeline(
-        pipeline, workdir / f"{pipeline}.yaml", targets_file=targets_file, secrets=secrets
+        pipeline,
+        workdir / f"{pipeline}.yaml",
+        targets_file=targets_file,
+        secrets=secrets,
+        network=network,
     )
 
 
@@ -118,11 +127,13 @@ def submit(
     token: str | None = None,
     targets_file: str | Path | None = None,
     secrets: SecretNames | None = None,
+    network: str = DEFAULT_NETWORK,
 ) -> str:
-    """Compile and submit one run; returns the run id."""
+    """Compile (for ``network``: ``tlt-<network>-<pipeline>``) and submit one run; returns
+    the run id."""
     client = connect(host, namespace, token)
     with tempfile.TemporaryDirectory() as tmp:
-        package = _compiled(pipeline, targets_file, secrets, Path(tmp))
+        package = _compiled(pipeline, targets_file, secrets, Path(tmp), network)
         try:
             with _quiet_sdk():
                 run = client.create_run_from_pipeline_package(
@@ -154,12 +165,14 @@ def schedule(
     targets_file: str | Path | None = None,
     max_concurrency: int = 1,
     secrets: SecretNames | None = None,
+    network: str = DEFAULT_NETWORK,
 ) -> str:
-    """Register a recurring run on a 6-field cron; returns the recurring run id."""
+    """Register a recurring run (of the pipeline compiled for ``network``) on a 6-field
+    cron; returns the recurring run id."""
     cron = validate_cron(cron)
     client = connect(host, namespace, token)
     with tempfile.TemporaryDirectory() as tmp:
-        package = _compiled(pipeline, targets_file, secrets, Path(tmp))
+        package = _compiled(pipeline, targets_file, secrets, Path(tmp), network)
         try:
             with _quiet_sdk():
                 exp = client.create_experiment(

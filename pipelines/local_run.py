@@ -1,8 +1,10 @@
 """Run ``train_deploy`` on this machine with ``kfp.local`` (what ``make run`` does).
 
 Every component runs as a subprocess of this Python (``SubprocessRunner(use_venv=False)``):
-the same code as in the cluster, without containers. With no dataset given, a sample KITTI
-dataset is generated first, with a small spec so the whole DAG finishes in minutes on a CPU.
+the same code as in the cluster, without containers. ``network`` picks the entry of the
+network table (default SSD). With no dataset given, the network's sample dataset is
+generated first (the KITTI sample for the detectors, class folders for classification),
+with the network's fast sample spec so the whole DAG finishes in minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.local_logs import routed_task_logs
+from pipelines.names import pipeline_name
 from pipelines.targets import load_targets
 from tlt_core.errors import PipelineError
+from tlt_core.networks import DEFAULT_NETWORK
 
 log = logging.getLogger(__name__)
 
 SAMPLE_KEY = "tlt-sample-key"  # only for the generated sample data; say so when used
-LOCAL_SAMPLE_SIZE = {"num_train": 320, "num_val": 50}
+LOCAL_SAMPLE_SIZE = {"num_train": 320, "num_val": 50}  # the KITTI sample
+# classification's class folders: 200 training and 40 validation images per class of five
+LOCAL_CLASSIFICATION_SAMPLE_SIZE = {"num_train": 200 * 5, "num_val": 40 * 5}
 
 
 @dataclass
@@ -31,6 +37,7 @@ class LocalRunResult:
     publish_dir: Path
     model_version: str
     seconds: float
+    network: str = DEFAULT_NETWORK
     manifest: dict | None = None
     gate: str = ""
     files: list[str] = field(default_factory=list)
@@ -38,14 +45,18 @@ class LocalRunResult:
     reports: list = field(default_factory=list)  # local_reports.LocalReport under OUT/reports
 
     def summary(self) -> str:
-        lines = [f"train_deploy finished in {self.seconds / 60:.1f} min", *self.stage_timings]
+        lines = [
+            f"train_deploy ({self.network}) finished in {self.seconds / 60:.1f} min",
+            *self.stage_timings,
+        ]
         if self.manifest is None:
             lines.append(f"quality gate did not pass: nothing published ({self.gate})")
             lines.extend(_report_lines(self.reports))
             return "\n".join(lines)
-        metrics = self.manifest.get("metrics", {})
-        if "mAP" in metrics:
-            lines.append(f"mAP of the published (pruned, retrained) model: {metrics['mAP']:.4f}")
+        metric = self.manifest.get("metric", "mAP")
+        value = self.manifest.get("metrics", {}).get(metric)
+        if value is not None:
+            lines.append(f"{metric} of the published (pruned, retrained) model: {value:.4f}")
         lines.append(f"published version {self.model_version} in {self.publish_dir}:")
         lines.extend(f"  {name}" for name in self.files)
         lines.extend(_engine_lines(self.publish_dir))
@@ -67,9 +78,27 @@ def _engine_lines(publish_dir: Path) -> list[str]:
     return [f"  engines {', '.join(engines)}: {state}" for state, engines in outcomes.items()]
 
 
-def _sample_inputs(output_dir: Path, epochs: int | None, network: str = "ssd") -> dict[str, str]:
-    from tlt_core.data.sample import MANIFEST, sample_convert_spec, sample_paths
+def _sample_inputs(
+    output_dir: Path, epochs: int | None, network: str = DEFAULT_NETWORK
+) -> dict[str, str]:
+    """The DAG's data inputs for the network's sample data (generated once, then reused)
+    and its fast sample spec: the whole DAG fits 15 minutes on 2 CPU cores."""
     from tlt_core.networks import get_network
+
+    net = get_network(network)
+    if net.sample_task == "detection":
+        inputs = _kitti_sample_inputs(output_dir)
+        root = Path(inputs.pop("root"))
+    else:
+        root = _own_sample(output_dir / f"sample-data-{net.sample_task}", network)
+        # train/ and val/ class folders; calibration reads val/ class by class.
+        inputs = {"dataset_uri": str(root), "calibration_images_uri": str(root / "val")}
+    inputs["experiment_spec"] = net.sample_spec(root, fast=True, epochs=epochs)
+    return inputs
+
+
+def _kitti_sample_inputs(output_dir: Path) -> dict[str, str]:
+    from tlt_core.data.sample import MANIFEST, sample_convert_spec, sample_paths
     from tlt_core.stages.sample_data import generate
 
     root = output_dir / "sample-data"
@@ -79,14 +108,24 @@ def _sample_inputs(output_dir: Path, epochs: int | None, network: str = "ssd") -
     else:
         log.info("generating sample data in %s", root)
         data = generate(root, seed=0, **LOCAL_SAMPLE_SIZE)
-    # The network's fast sample spec: the whole DAG fits 15 minutes on 2 CPU cores.
-    experiment_spec = get_network(network).sample_spec(data.root, fast=True, epochs=epochs)
     return {
+        "root": str(data.root),
         "dataset_uri": str(data.train_image_dir.parent),
         "convert_spec": sample_convert_spec(data.root, "random"),
-        "experiment_spec": experiment_spec,
         "calibration_images_uri": str(data.val_image_dir),
     }
+
+
+def _own_sample(root: Path, network: str) -> Path:
+    """A network's own sample dataset (``tlt sample-data --task <its task>``) at ``root``."""
+    from tlt_core.data.sample import MANIFEST
+    from tlt_core.stages.sample_data import generate_network_sample
+
+    if (root / MANIFEST).exists():
+        log.info("reusing sample data in %s", root)
+        return root
+    log.info("generating sample data in %s", root)
+    return generate_network_sample(root, network, seed=0, **LOCAL_CLASSIFICATION_SAMPLE_SIZE).root
 
 
 def run_local(
@@ -108,19 +147,24 @@ def run_local(
     cal_batches: int = 4,
     cal_batch_size: int = 8,
     verbose: bool = False,
+    network: str = DEFAULT_NETWORK,
 ) -> LocalRunResult:
+    """Run ``train_deploy`` for ``network`` (a name of the network table) with kfp.local;
+    without ``dataset_uri``, on the network's sample data."""
     from pipelines import train_deploy
+    from tlt_core.networks import get_network
 
+    network = get_network(network).name  # an unknown name fails here, before any work
     output_dir = Path(output_dir).absolute()
     output_dir.mkdir(parents=True, exist_ok=True)
     if dataset_uri is None:
-        inputs = _sample_inputs(output_dir, epochs)
+        inputs = _sample_inputs(output_dir, epochs, network)
     else:
-        if not (convert_spec and experiment_spec):
-            raise PipelineError("with --dataset, give --convert-spec and --experiment-spec too")
+        if not experiment_spec:
+            raise PipelineError("with --dataset, give --experiment-spec too")
         inputs = {
             "dataset_uri": dataset_uri,
-            "convert_spec": convert_spec,
+            "convert_spec": convert_spec or "",
             "experiment_spec": experiment_spec,
             "calibration_images_uri": calibration_images_uri or "",
         }
@@ -134,7 +178,7 @@ def run_local(
 
     os.environ["TLT_MODEL_KEY"] = key  # the component reads it as it would from a Secret
     _init_kfp_local(output_dir)
-    pipeline = train_deploy.build(load_targets(targets_file))
+    pipeline = train_deploy.build(load_targets(targets_file), network=network)
     start = time.time()
     try:
         with routed_task_logs(output_dir / "logs", verbose=verbose) as run_log:
@@ -149,6 +193,7 @@ def run_local(
                 cal_batches=cal_batches,
                 cal_batch_size=cal_batch_size,
                 require_tensorrt=require_tensorrt,
+                network=network,
             )
     except Exception as error:  # kfp.local raises RuntimeError naming the failed task
         raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
@@ -157,9 +202,9 @@ def run_local(
     from tlt_core.publish import VersionLocation
 
     version = VersionLocation(publish_uri, model_version)
-    result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds)
+    result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds, network)
     result.stage_timings = run_log.summary_lines()
-    result.reports = _collect_reports(output_dir)
+    result.reports = _collect_reports(output_dir, pipeline_name("train_deploy", network))
     try:
         result.manifest = version.read_manifest()
         result.files = sorted(result.manifest["artifacts"])
@@ -214,16 +259,18 @@ def run_local_refresh(
     cal_batches: int = 4,
     cal_batch_size: int = 8,
     verbose: bool = False,
+    network: str = DEFAULT_NETWORK,
 ) -> LocalRefreshResult:
-    """Run ``calibration_refresh`` with ``kfp.local``: recalibrate a published version on
-    the images at ``calibration_images_uri`` and publish it as ``new_version``."""
+    """Run ``calibration_refresh`` with ``kfp.local``: recalibrate a published version (of
+    ``network``) on the images at ``calibration_images_uri`` and publish it as
+    ``new_version``."""
     from pipelines import calibration_refresh
     from tlt_core.publish import VersionLocation
 
     output_dir = Path(output_dir).absolute()
     output_dir.mkdir(parents=True, exist_ok=True)
     _init_kfp_local(output_dir)
-    pipeline = calibration_refresh.build(load_targets(targets_file))
+    pipeline = calibration_refresh.build(load_targets(targets_file), network=network)
     start = time.time()
     try:
         with routed_task_logs(output_dir / "logs", verbose=verbose) as run_log:
@@ -236,6 +283,7 @@ def run_local_refresh(
                 cal_batches=cal_batches,
                 cal_batch_size=cal_batch_size,
                 require_tensorrt=require_tensorrt,
+                network=network,
             )
     except Exception as error:  # kfp.local raises RuntimeError naming the failed task
         raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
@@ -258,11 +306,10 @@ def _report_lines(reports: list) -> list[str]:
     return lines
 
 
-def _collect_reports(output_dir: Path) -> list:
+def _collect_reports(output_dir: Path, name: str) -> list:
     from pipelines.local_reports import collect_reports, latest_run_dir
-    from pipelines.train_deploy import NAME
 
-    run_dir = latest_run_dir(output_dir / "kfp", NAME)
+    run_dir = latest_run_dir(output_dir / "kfp", name)
     return collect_reports(run_dir, output_dir / "reports") if run_dir else []
 
 

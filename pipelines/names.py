@@ -6,9 +6,7 @@ its ``tlt-<network>-train-deploy`` by passing its name here.
 
 from __future__ import annotations
 
-from tlt_core.networks import DEFAULT_NETWORK  # the DAGs' default network parameter
-
-NETWORK_TITLES = {"ssd": "SSD", "detectnet_v2": "DetectNet_v2", "classification": "classification"}
+from tlt_core.networks import DEFAULT_NETWORK, get_network
 
 
 def pipeline_name(pipeline: str, network: str = DEFAULT_NETWORK) -> str:
@@ -17,4 +15,6 @@ def pipeline_name(pipeline: str, network: str = DEFAULT_NETWORK) -> str:
 
 
 def network_title(network: str = DEFAULT_NETWORK) -> str:
-    return NETWORK_TITLES.get(network, network)
+    """What the network is, from the network table's title (the part before its list of
+    tasks): ``SSD object detection``."""
+    return get_network(network).title.partition(":")[0].strip()

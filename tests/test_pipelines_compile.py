@@ -240,3 +240,45 @@ def test_reports_are_artifacts_the_ui_renders(compiled):
     assert "publish" in tasks["run-summary"]["dependentTasks"]
     refresh, _ = compiled["calibration_refresh"]
     assert "run-summary" in all_tasks(refresh)
+
+
+def _graph(document: dict, name: str, default_name: str) -> str:
+    """Tasks, components and executors, the pipeline's name (which the run summary is
+    given) written as the default network's."""
+    parts = {k: document[k] for k in ("components", "deploymentSpec")}
+    parts["tasks"] = document["root"]["dag"]["tasks"]
+    parts["parameters"] = sorted(document["root"]["inputDefinitions"]["parameters"])
+    return yaml.safe_dump(parts).replace(name, default_name)
+
+
+@pytest.mark.parametrize("network", ["detectnet_v2", "classification"])
+def test_every_network_gets_the_same_dags_under_its_own_name(compiled, network, tmp_path):
+    """One DAG for every network of the table: compiled for another network, each pipeline
+    differs from the default's only in its name, its description, the help naming the
+    gate's metric and the default of its ``network`` parameter (no per-network copies)."""
+    from pipelines.names import pipeline_name
+    from tlt_core.networks import get_network
+
+    metric = get_network(network).primary_metric.name
+    for path in compile_all(tmp_path, network=network):
+        spec, platform = list(yaml.safe_load_all(path.read_text()))
+        default_spec, default_platform = compiled[path.stem]
+        assert spec["pipelineInfo"]["name"] == pipeline_name(path.stem, network)
+        assert network in spec["pipelineInfo"]["description"]
+        parameters = spec["root"]["inputDefinitions"]["parameters"]
+        assert parameters["network"]["defaultValue"] == network
+        if "min_map" in parameters:
+            assert metric in parameters["min_map"]["description"]
+        assert platform == default_platform
+
+        default_name = pipeline_name(path.stem)
+        assert _graph(spec, pipeline_name(path.stem, network), default_name) == _graph(
+            default_spec, default_name, default_name
+        ), (network, path.stem)
+
+
+def test_compiling_for_an_unknown_network_is_a_usage_error(tmp_path):
+    from pipelines.compile import compile_pipeline
+
+    with pytest.raises(UsageError, match="unknown network 'yolo'"):
+        compile_pipeline("train_deploy", tmp_path / "x.yaml", network="yolo")

@@ -178,7 +178,7 @@ def synthetic_reports(out: Path) -> tuple[list[Path], int]:
             pipeline="tlt-ssd-train-deploy",
             model_version="v1",
             version_uri=str(out / "v1"),
-            mean_ap=0.66,
+            value=0.66,
             stages=[reports.StageTime("train", 61.0)],
             engines={"x86-t4": {"fp16": {"status": "skipped", "reason": "no TensorRT"}}},
         ),

@@ -99,7 +99,7 @@ def test_run_summary_lists_stages_and_engines():
         pipeline="tlt-ssd-train-deploy",
         model_version="v1",
         version_uri="/tmp/published/v1",
-        mean_ap=0.61234,
+        value=0.61234,
         stages=[reports.StageTime("train", 125.0), reports.StageTime("export", None)],
         engines={"x86-t4": {"fp16": {"status": "skipped", "reason": "no TensorRT"}}},
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -21,8 +20,6 @@ from tlt_core.errors import EngineBuildError, PipelineError
 log = logging.getLogger(__name__)
 
 MODEL_KEY_ENV = "TLT_MODEL_KEY"
-TFRECORD_PREFIX = "tfrecords"
-_FOLD = re.compile(r"-fold-(\d{3})-of-(\d{3})-shard-")
 
 
 def model_key() -> str:
@@ -48,45 +45,37 @@ def _named(artifact_path: str, suffix: str) -> Path:
 # --- data -------------------------------------------------------------------------------
 
 
-def run_dataset_convert(dataset_uri: str, convert_spec: str, output_dir: str) -> dict:
-    """Convert the KITTI data at ``dataset_uri`` (the spec's root_directory_path: a local
-    path, a mounted PVC path or an ``s3://`` prefix) into TFRecords under ``output_dir``."""
-    from tlt_core.spec.convert import parse_convert_spec
-    from tlt_core.stages.dataset_convert import dataset_convert
+def run_dataset_convert(
+    dataset_uri: str, convert_spec: str, output_dir: str, network: str = "ssd"
+) -> dict:
+    """The data step: the dataset at ``dataset_uri`` (a local path, a mounted PVC path or
+    an ``s3://`` prefix) made into what the network trains on, under ``output_dir``: the
+    network's ``prepare_dataset`` hook (KITTI detectors: TFRecord folds from the
+    dataset-convert spec text; classification: the class folders checked and passed on)."""
+    from tlt_core.networks import get_network
     from tlt_core.storage import PathResolver
 
-    spec = parse_convert_spec(convert_spec, path="convert_spec")  # parsed once, located errors
+    net = get_network(network)
     with PathResolver() as paths:
         root = paths.input(dataset_uri)
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        result = dataset_convert(spec.with_root(root), out / TFRECORD_PREFIX)
-    return {
-        "folds": [dict(sorted(c.items())) for c in result.fold_class_counts],
-        "frames_per_fold": list(result.fold_frame_counts),
-        "total": dict(sorted(result.class_counts.items())),
-    }
+        return net.prepare_dataset(Path(root), Path(output_dir), convert_spec=convert_spec)
 
 
-def tfrecord_sources(tfrecords_dir: str, validation_fold: int) -> tuple[list[dict], list[dict]]:
-    """Training and validation data sources for the folds written by dataset-convert."""
-    folds: set[tuple[int, int]] = set()
-    for path in Path(tfrecords_dir).glob(f"{TFRECORD_PREFIX}-fold-*"):
-        match = _FOLD.search(path.name)
-        if match:
-            folds.add((int(match.group(1)), int(match.group(2))))
-    if not folds:
-        raise PipelineError(f"{tfrecords_dir}: no TFRecord folds found")
-    total = {n for _, n in folds}.pop()
-    if not 0 <= validation_fold < total:
-        raise PipelineError(f"validation fold {validation_fold} not in 0..{total - 1}")
+def dataset_sources(
+    dataset_dir: str, validation_fold: int, network: str = "ssd"
+) -> tuple[list, list]:
+    """Training and validation data sources of the data step's output (the network's
+    ``dataset_sources`` hook: TFRecord folds, or classification's train/ and val/)."""
+    from tlt_core.networks import get_network
 
-    def pattern(fold: int) -> dict:
-        name = f"{TFRECORD_PREFIX}-fold-{fold:03d}-of-{total:03d}-shard-*"
-        return {"tfrecords_path": str(Path(tfrecords_dir) / name)}
+    return get_network(network).dataset_sources(Path(dataset_dir), validation_fold=validation_fold)
 
-    train = [pattern(f) for f in range(total) if f != validation_fold]
-    return train, [pattern(validation_fold)]
+
+def _source_text(source) -> str:
+    """A data source as one string for the published evaluation record."""
+    if isinstance(source, dict):
+        return str(source.get("tfrecords_path") or source.get("image_directory_path") or source)
+    return str(source)
 
 
 def parse_spec(spec_text: str, network: str = "ssd"):
@@ -99,7 +88,7 @@ def parse_spec(spec_text: str, network: str = "ssd"):
 
 def experiment_for_artifacts(
     spec_text: str,
-    tfrecords_dir: str,
+    dataset_dir: str,
     validation_fold: int,
     overrides: dict[str, Any] | None = None,
     *,
@@ -108,7 +97,7 @@ def experiment_for_artifacts(
     """The spec (parsed once) with its data sources pointing at the TFRecord artifact;
     stages take the object as it is."""
     _, experiment = parse_spec(spec_text, network)
-    train, val = tfrecord_sources(tfrecords_dir, validation_fold)
+    train, val = dataset_sources(dataset_dir, validation_fold, network)
     experiment = experiment.replace_data_sources(train=train, val=val)
     if overrides:
         experiment = experiment.with_overrides(overrides)
@@ -125,7 +114,7 @@ class TrainOutcome:
 
 
 def run_train(
-    tfrecords_dir: str,
+    dataset_dir: str,
     spec_text: str,
     model_out: str,
     *,
@@ -144,7 +133,7 @@ def run_train(
         else None
     )
     spec = experiment_for_artifacts(
-        spec_text, tfrecords_dir, validation_fold, overrides, network=network
+        spec_text, dataset_dir, validation_fold, overrides, network=network
     )
     result = train(spec, work / "results", model_key(), gpus=gpus, use_amp=use_amp, network=network)
     if result.final_model_path is None:
@@ -231,12 +220,12 @@ def write_report(path: str | Path, text: str) -> Path:
 
 def run_evaluate(
     model_path: str,
-    tfrecords_dir: str,
+    dataset_dir: str,
     spec_text: str,
     report_path: str,
     *,
     validation_fold: int = 0,
-    tfrecords_uri: str | None = None,
+    dataset_uri: str | None = None,
     frames: int = 12,
     frame_threshold: float = 0.3,
     title: str = "Evaluation",
@@ -251,7 +240,7 @@ def run_evaluate(
     from tlt_core.stages.evaluate import evaluate
 
     work = _workdir()
-    spec = experiment_for_artifacts(spec_text, tfrecords_dir, validation_fold, network=network)
+    spec = experiment_for_artifacts(spec_text, dataset_dir, validation_fold, network=network)
     result = evaluate(
         _named(model_path, ".tlt"),
         spec,
@@ -271,16 +260,17 @@ def run_evaluate(
     metrics[EVALUATION_KEY] = {
         "spec": spec.to_text(absolute_paths=True),
         "data": {
-            "tfrecords_uri": tfrecords_uri or str(tfrecords_dir),
+            "dataset_uri": dataset_uri or str(dataset_dir),
             "validation_fold": validation_fold,
             "validation_sources": [
-                s["tfrecords_path"] for s in tfrecord_sources(tfrecords_dir, validation_fold)[1]
+                _source_text(s) for s in dataset_sources(dataset_dir, validation_fold, network)[1]
             ],
             "num_images": result.num_images,
             "label_set_sha256": result.label_set_sha256,
         },
         "mode": result.mode,
         "iou_threshold": result.iou_threshold,
+        "metric": result.metric,
     }
     return metrics
 
@@ -310,46 +300,60 @@ def log_metrics(metrics_artifact, values: dict) -> None:
 
 
 def gate_verdict(
-    unpruned_map: float,
-    pruned_map: float,
-    min_map: float,
-    max_map_drop: float,
-    metric: str = "mAP",
+    unpruned: float,
+    pruned: float,
+    minimum: float,
+    max_drop: float,
+    *,
+    network: str = "ssd",
 ) -> str:
-    """'pass', or why not: the values are the network's primary ``metric`` (SSD: mAP)."""
-    if pruned_map < min_map:
-        return f"fail: pruned {metric} {pruned_map:.4f} < minimum {min_map:.4f}"
-    if unpruned_map - pruned_map > max_map_drop:
-        return (
-            f"fail: pruning lost {unpruned_map - pruned_map:.4f} {metric} "
-            f"(> {max_map_drop:.4f} allowed)"
-        )
+    """'pass', or why not: the values are the network's primary metric (its
+    ``MetricSpec``: mAP for the detectors, top1_accuracy for classification). ``minimum``
+    is a floor (a ceiling for a metric where lower is better) and ``max_drop`` the largest
+    loss pruning may cause."""
+    metric = primary_metric(network)
+    sign = 1.0 if metric.higher_is_better else -1.0
+    if sign * (pruned - minimum) < 0:
+        bound = "minimum" if metric.higher_is_better else "maximum"
+        relation = "<" if metric.higher_is_better else ">"
+        return f"fail: pruned {metric.name} {pruned:.4f} {relation} {bound} {minimum:.4f}"
+    loss = sign * (unpruned - pruned)
+    if loss > max_drop:
+        return f"fail: pruning lost {loss:.4f} {metric.name} (> {max_drop:.4f} allowed)"
     return "pass"
 
 
 def gate_report_markdown(
-    unpruned_map: float,
-    pruned_map: float,
-    min_map: float,
-    max_map_drop: float,
-    metric: str = "mAP",
+    unpruned: float,
+    pruned: float,
+    minimum: float,
+    max_drop: float,
+    *,
+    network: str = "ssd",
 ) -> str:
     from tlt_core.reports import gate_markdown
 
+    metric = primary_metric(network)
     return gate_markdown(
-        unpruned_map=unpruned_map,
-        pruned_map=pruned_map,
-        min_map=min_map,
-        max_map_drop=max_map_drop,
-        verdict=gate_verdict(unpruned_map, pruned_map, min_map, max_map_drop, metric),
-        metric=metric,
+        unpruned_map=unpruned,
+        pruned_map=pruned,
+        min_map=minimum,
+        max_map_drop=max_drop,
+        verdict=gate_verdict(unpruned, pruned, minimum, max_drop, network=network),
+        metric=metric.name,
+        higher_is_better=metric.higher_is_better,
     )
 
 
-def primary_metric_name(network: str = "ssd") -> str:
+def primary_metric(network: str = "ssd"):
+    """The network's ``MetricSpec`` (name, description, direction)."""
     from tlt_core.networks import get_network
 
-    return get_network(network).primary_metric.name
+    return get_network(network).primary_metric
+
+
+def primary_metric_name(network: str = "ssd") -> str:
+    return primary_metric(network).name
 
 
 def run_prune(
@@ -587,11 +591,13 @@ def run_publish(
     evaluation = metrics.get(EVALUATION_KEY) or {}
     spec_text = evaluation.get("spec") or experiment_spec
     data = evaluation.get("data")
-    published_metrics: dict[str, Any] = dict(scalars)
+    # The primary metric's name (versions published before it was recorded are SSD's: mAP).
+    metric = evaluation.get("metric") or "mAP"
+    published_metrics: dict[str, Any] = {**scalars, "metric": metric}
     if data:
         published_metrics[EVALUATION_KEY] = {
             "data": data,
-            **{k: evaluation[k] for k in ("mode", "iou_threshold") if k in evaluation},
+            **{k: evaluation[k] for k in ("mode", "iou_threshold", "metric") if k in evaluation},
         }
     (work / "metrics.json").write_text(
         json.dumps(published_metrics, indent=2, sort_keys=True) + "\n"
@@ -601,6 +607,7 @@ def run_publish(
     version.put(work / "experiment_spec.txt", "experiment_spec.txt")
     info: dict[str, Any] = {
         "git_commit": git_commit,
+        "metric": metric,
         "metrics": scalars,
         "experiment_spec_sha256": hashlib.sha256(spec_text.encode()).hexdigest(),
     }
@@ -658,12 +665,14 @@ def summary_report_markdown(
     for target, builds in engines.items():
         seconds = [e["seconds"] for e in builds.values() if "seconds" in e]
         stages.append(StageTime(f"build-engines-{target}", sum(seconds) if seconds else None))
-    mean_ap = manifest.get("metrics", {}).get("mAP")
+    metric = manifest.get("metric") or "mAP"
+    value = manifest.get("metrics", {}).get(metric)
     return run_summary_markdown(
         pipeline=pipeline,
         model_version=model_version,
         version_uri=version.uri,
-        mean_ap=float(mean_ap) if mean_ap is not None else None,
+        metric=metric,
+        value=float(value) if value is not None else None,
         stages=stages,
         engines=engines,
     )

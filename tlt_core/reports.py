@@ -200,12 +200,15 @@ def gate_markdown(
     max_map_drop: float,
     verdict: str,
     metric: str = "mAP",
+    higher_is_better: bool = True,
 ) -> str:
     """The gate's verdict: each check, its threshold and whether it passed; the values are
-    the network's primary ``metric`` (SSD: mAP)."""
-    drop = unpruned_map - pruned_map
+    the network's primary ``metric`` (mAP, top1_accuracy; ``higher_is_better`` as its
+    ``MetricSpec`` says: else the threshold is a ceiling and a rise is a loss)."""
+    sign = 1.0 if higher_is_better else -1.0
+    drop = sign * (unpruned_map - pruned_map)
     passed = verdict == "pass"
-    reach = pruned_map >= min_map
+    reach = sign * (pruned_map - min_map) >= 0
     keep = drop <= max_map_drop
     lines = [
         f"# Quality gate: {'PASS' if passed else 'FAIL'}",
@@ -221,7 +224,7 @@ def gate_markdown(
             [
                 f"{md_text(metric)} of the pruned, retrained model",
                 f"{pruned_map:.4f}",
-                f"at least {min_map:.4f}",
+                f"{'at least' if higher_is_better else 'at most'} {min_map:.4f}",
                 "pass" if reach else "**fail**",
             ],
             [
@@ -351,19 +354,21 @@ def run_summary_markdown(
     pipeline: str,
     model_version: str,
     version_uri: str,
-    mean_ap: float | None,
+    value: float | None,
     stages: Sequence[StageTime],
     engines: dict[str, dict[str, dict]],
+    metric: str = "mAP",
 ) -> str:
-    """Published version, where it is, its mAP, each stage's wall time, engines per target.
+    """Published version, where it is, its primary ``metric`` (mAP, top1_accuracy), each
+    stage's wall time, engines per target.
 
     ``engines``: target -> precision -> build report entry."""
-    map_text = f"{mean_ap:.4f}" if mean_ap is not None else "not measured"
+    map_text = f"{value:.4f}" if value is not None else "not measured"
     lines = [
         f"# {md_text(pipeline)}: version {md_text(model_version)} published",
         "",
         f"- **location**: `{html.escape(version_uri, quote=False).replace('`', '')}`",
-        f"- **mAP** of the published model on the validation fold: **{map_text}**",
+        f"- **{md_text(metric)}** of the published model on the validation data: **{map_text}**",
         "",
         "## Stages",
         "",

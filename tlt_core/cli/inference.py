@@ -1,5 +1,5 @@
-"""``tlt <network> inference``: a model's predictions on images (SSD: annotated images and
-KITTI label files)."""
+"""``tlt <network> inference``: a model's predictions on images (detectors: annotated images
+and KITTI label files; classification: ``result.csv``); the help text is the network's."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
     parser = subparsers.add_parser(
         "inference",
         help=f"run a {network.name} model on images",
-        description="Detect objects in an image or a folder of images; write annotated "
-        "images and, with -l, KITTI labels with the score as the 16th field (original "
-        "image coordinates).",
+        description=network.inference_description,
     )
     parser.add_argument(
         "-i",
@@ -40,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         dest="out_image_dir",
         required=True,
         metavar="OUT_IMAGE_DIR",
-        help="folder for annotated images (local or s3://)",
+        help=network.inference_output_help,
     )
     add_spec_option(parser, "config_path", "experiment_spec_file", dest="spec")
     add_model_option(parser, help="model file (.tlt, .onnx, .etlt or .engine)")
@@ -98,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
             network=args.network,
             options=options,
         )
+    noun = get_network(args.network).prediction_noun
     print(
-        f"{result.num_images} images, {result.num_detections} detections, "
-        f"{result.num_skipped} skipped"
+        f"{result.num_images} images, {result.num_detections} {noun}, {result.num_skipped} skipped"
     )
     return 0

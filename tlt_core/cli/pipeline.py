@@ -11,6 +11,17 @@ from tlt_core.errors import UsageError
 PIPELINE_NAMES = ("train_deploy", "calibration_refresh")
 
 
+def _network_option(parser: argparse.ArgumentParser) -> None:
+    from tlt_core.networks import DEFAULT_NETWORK, NETWORKS
+
+    parser.add_argument(
+        "--network",
+        choices=tuple(NETWORKS),
+        default=DEFAULT_NETWORK,
+        help=f"the network of the pipeline, tlt-<network>-<pipeline> (default {DEFAULT_NETWORK})",
+    )
+
+
 def _params(pairs: list[str]) -> dict[str, str]:
     params: dict[str, str] = {}
     for pair in pairs:
@@ -67,6 +78,7 @@ def _compile(args: argparse.Namespace) -> int:
             Path(args.output) / f"{name}.yaml",
             targets_file=args.targets,
             secrets=_secrets(args),
+            network=args.network,
         )
         print(path)
     return 0
@@ -95,6 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         cal_batches=args.cal_batches,
         cal_batch_size=args.cal_batch_size,
         verbose=args.verbose,
+        network=args.network,
     )
     print(result.summary())
     return 0
@@ -123,6 +136,7 @@ def _run_refresh(args: argparse.Namespace) -> int:
         cal_batches=args.cal_batches,
         cal_batch_size=args.cal_batch_size,
         verbose=args.verbose,
+        network=args.network,
     )
     print(result.summary())
     return 0
@@ -171,6 +185,7 @@ def _submit(args: argparse.Namespace) -> int:
         token=os.environ.get("KFP_TOKEN"),
         targets_file=args.targets,
         secrets=_secrets(args),
+        network=args.network,
     )
     print(run_id)
     return 0
@@ -193,6 +208,7 @@ def _schedule(args: argparse.Namespace) -> int:
         token=os.environ.get("KFP_TOKEN"),
         targets_file=args.targets,
         secrets=_secrets(args),
+        network=args.network,
     )
     print(job_id)
     return 0
@@ -203,14 +219,17 @@ def _cluster_options(parser: argparse.ArgumentParser, default_pipeline: str) -> 
         "--host", required=True, help="KFP API endpoint, e.g. http://ml-pipeline-ui.kubeflow"
     )
     parser.add_argument("--pipeline", choices=PIPELINE_NAMES, default=default_pipeline)
+    _network_option(parser)
     parser.add_argument("--namespace", help="Kubeflow profile namespace")
     parser.add_argument("--experiment", help="experiment name (default tlt-<pipeline>)")
     parser.add_argument("--targets", help="target matrix YAML (default pipelines/targets.yaml)")
-    parser.add_argument("--experiment-spec", help="SSD experiment spec file")
+    parser.add_argument("--experiment-spec", help="the network's experiment spec file")
     parser.add_argument("--retrain-spec", help="spec for the retrain (default: NO_REG)")
     parser.add_argument("--convert-spec", help="dataset-convert spec file")
     parser.add_argument(
-        "--dataset", dest="dataset_uri", help="s3:// URI or PVC path of the KITTI data"
+        "--dataset",
+        dest="dataset_uri",
+        help="s3:// URI or PVC path of the data (KITTI; classification: train/ and val/)",
     )
     parser.add_argument("--publish", dest="publish_uri", help="s3:// prefix to publish to")
     parser.add_argument("--model-version", dest="model_version")
@@ -228,6 +247,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compile_parser = actions.add_parser("compile", help="write the IR YAML of the pipelines")
     compile_parser.add_argument("--pipeline", choices=(*PIPELINE_NAMES, "all"), default="all")
     compile_parser.add_argument("-o", "--output", required=True, help="output folder")
+    _network_option(compile_parser)
     compile_parser.add_argument("--targets", help="target matrix YAML")
     _secret_options(compile_parser)
     compile_parser.set_defaults(func=_compile)
@@ -235,6 +255,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_parser = actions.add_parser("run", help="run a pipeline on this machine (kfp.local)")
     run_parser.add_argument("--local", action="store_true", required=True)
     run_parser.add_argument("--pipeline", choices=PIPELINE_NAMES, default="train_deploy")
+    _network_option(run_parser)
     run_parser.add_argument(
         "--source-version", help="calibration_refresh: the published version to recalibrate"
     )
@@ -248,14 +269,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run_parser.add_argument("--cal-batch-size", type=int, default=8, help="calibration batch size")
     run_parser.add_argument("-o", "--output", default="out", help="output folder (default out)")
-    run_parser.add_argument("--dataset", help="KITTI data (path or s3://); default: generated")
-    run_parser.add_argument("--convert-spec", help="dataset-convert spec (with --dataset)")
-    run_parser.add_argument("--experiment-spec", help="SSD experiment spec (with --dataset)")
+    run_parser.add_argument(
+        "--dataset",
+        help="the data (path or s3://): KITTI for a detector, train/ and val/ class folders "
+        "for classification; default: the network's sample, generated",
+    )
+    run_parser.add_argument(
+        "--convert-spec", help="dataset-convert spec (with --dataset, for a detector)"
+    )
+    run_parser.add_argument(
+        "--experiment-spec", help="the network's experiment spec (with --dataset)"
+    )
     run_parser.add_argument("--calibration-images", help="folder or s3:// prefix of images")
     run_parser.add_argument("--publish", help="publish prefix (default OUTPUT/published)")
-    run_parser.add_argument("--min-map", type=float, default=0.3, help="quality gate mAP")
     run_parser.add_argument(
-        "--max-map-drop", type=float, default=0.1, help="largest mAP loss allowed by pruning"
+        "--min-metric",
+        "--min-map",
+        dest="min_map",
+        metavar="VALUE",
+        type=float,
+        default=0.3,
+        help="quality gate: the network's primary metric (mAP, top1_accuracy) to reach",
+    )
+    run_parser.add_argument(
+        "--max-metric-drop",
+        "--max-map-drop",
+        dest="max_map_drop",
+        metavar="VALUE",
+        type=float,
+        default=0.1,
+        help="largest loss of that metric allowed by pruning",
     )
     run_parser.add_argument(
         "-k", "--key", help="model key (default $TLT_MODEL_KEY or a sample key)"

@@ -115,6 +115,47 @@ def shard_path(prefix: str | Path, fold: int, num_folds: int, shard: int, num_sh
     )
 
 
+def convert_options(spec) -> ConvertOptions:
+    """The conversion settings of a loaded dataset-convert spec (``tlt_core.spec.ConvertSpec``)."""
+    return ConvertOptions(
+        image_dir=spec.image_dir,
+        label_dir=spec.label_dir,
+        partition_mode=spec.partition_mode,
+        num_partitions=spec.num_partitions,
+        num_shards=spec.num_shards,
+        val_split=spec.val_split if spec.val_split is not None else 0.0,
+        image_extension=spec.image_extension,
+        sequence_map_file=spec.sequence_to_frames_file,
+    )
+
+
+_FOLD_OF = re.compile(r"-fold-(\d{3})-of-(\d{3})-shard-")
+
+
+def fold_patterns(output_prefix: str | Path, validation_fold: int) -> tuple[list[str], list[str]]:
+    """Glob patterns of the folds a conversion wrote at ``output_prefix``: (training folds,
+    [the validation fold]). DataError when none were written or the fold is not one."""
+    prefix = Path(output_prefix)
+    folds = {
+        int(match.group(2))
+        for path in prefix.parent.glob(f"{prefix.name}-fold-*")
+        if (match := _FOLD_OF.search(path.name[len(prefix.name) :]))
+    }
+    if len(folds) != 1:
+        found = "no TFRecord folds" if not folds else "shards of different fold counts"
+        raise DataError(f"{found} at this prefix", f"{prefix}-fold-*")
+    total = folds.pop()
+    if not 0 <= validation_fold < total:
+        raise DataError(
+            f"validation fold {validation_fold} not in 0..{total - 1}", f"{prefix}-fold-*"
+        )
+
+    def pattern(fold: int) -> str:
+        return f"{prefix}-fold-{fold:03d}-of-{total:03d}-shard-*"
+
+    return [pattern(f) for f in range(total) if f != validation_fold], [pattern(validation_fold)]
+
+
 def _check_options(options: ConvertOptions, validation_fold: int | None) -> None:
     if options.partition_mode not in PARTITION_MODES:
         raise UsageError(

@@ -163,6 +163,14 @@ class Network(abc.ABC):
     # Names of the raw model outputs, in the order runners return them (``raw``), and the
     # tensor names they have in the exported ONNX graph.
     raw_output_names: ClassVar[tuple[str, ...]]
+    # ``tlt <network> inference``'s help: what it does, what -o receives, and what the
+    # count it prints at the end counts (a detector's defaults).
+    inference_description: ClassVar[str] = (
+        "Detect objects in an image or a folder of images; write annotated images and, "
+        "with -l, KITTI labels with the score as the 16th field (original image coordinates)."
+    )
+    inference_output_help: ClassVar[str] = "folder for annotated images (local or s3://)"
+    prediction_noun: ClassVar[str] = "detections"
     # Post-processing variants ``export --nms`` may choose (first: the default).
     export_variants: ClassVar[tuple[str, ...]] = ("none",)
 
@@ -316,6 +324,52 @@ class Network(abc.ABC):
     @abc.abstractmethod
     def dataset_size(self, spec: NetworkSpec, *, training: bool, sources: Any = None) -> int:
         """Number of images `input_pipeline` would read (one pass)."""
+
+    # The file prefix of the TFRecord folds a detector's pipeline data step writes.
+    PIPELINE_TFRECORD_PREFIX: ClassVar[str] = "tfrecords"
+
+    def prepare_dataset(
+        self, dataset_dir: Path, output_dir: Path, *, convert_spec: str = ""
+    ) -> dict[str, Any]:
+        """``train_deploy``'s data step: make the dataset at ``dataset_dir`` (local: already
+        fetched) into what this network trains on, under ``output_dir`` (the step's output
+        artifact, which every later step reads through `dataset_sources`). Returns JSON-ready
+        counts for the UI. Default (KITTI detectors): 002's dataset-convert with the
+        ``convert_spec`` text (its root_directory_path replaced by ``dataset_dir``) into
+        sharded TFRecord folds."""
+        from tlt_core.data.convert import convert_kitti, convert_options
+        from tlt_core.errors import SpecError
+        from tlt_core.spec.convert import parse_convert_spec
+
+        if not convert_spec.strip():
+            raise SpecError(
+                f"empty: {self.name} trains on TFRecords that dataset-convert writes from "
+                "KITTI data; give its spec (kitti_config)",
+                "convert_spec",
+            )
+        spec = parse_convert_spec(convert_spec, path="convert_spec")  # located errors
+        output_dir.mkdir(parents=True, exist_ok=True)
+        result = convert_kitti(
+            convert_options(spec.with_root(dataset_dir)),
+            output_dir / self.PIPELINE_TFRECORD_PREFIX,
+        )
+        return {
+            "folds": [dict(sorted(c.items())) for c in result.fold_class_counts],
+            "frames_per_fold": list(result.fold_frame_counts),
+            "total": dict(sorted(result.class_counts.items())),
+        }
+
+    def dataset_sources(self, dataset_dir: Path, *, validation_fold: int) -> tuple[list, list]:
+        """``(train, val)`` data sources, in the form `NetworkSpec.replace_data_sources`
+        takes, of what `prepare_dataset` wrote in ``dataset_dir``; ``validation_fold`` picks
+        the fold validated on where the data has folds. Default: the TFRecord folds
+        (``{"tfrecords_path": pattern}``), every other fold trained on."""
+        from tlt_core.data.convert import fold_patterns
+
+        train, val = fold_patterns(
+            Path(dataset_dir) / self.PIPELINE_TFRECORD_PREFIX, validation_fold
+        )
+        return [{"tfrecords_path": p} for p in train], [{"tfrecords_path": p} for p in val]
 
     def has_validation_data(self, spec: NetworkSpec) -> bool:
         """Whether the spec names validation data (training validates only then)."""

@@ -29,16 +29,30 @@ class CalibrateResult:
     tensorfile: str | None = None
 
 
+def _images_in(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
 def calibration_images(image_dir: str | Path, count: int) -> list[Path]:
-    """The first ``count`` images of ``image_dir`` in name order (a fixed, repeatable set)."""
+    """The first ``count`` images of ``image_dir`` in name order (a fixed, repeatable set).
+    A folder holding no images but folders of them (a classifier's class folders) gives
+    them in turn, one from each folder in name order, so every class is represented."""
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise ExportError(
             located("calibration image directory not found", image_dir, field="cal_image_dir")
         )
-    images = sorted(
-        p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    images = _images_in(image_dir)
+    if not images:
+        folders = [_images_in(d) for d in sorted(image_dir.iterdir()) if d.is_dir()]
+        images = [
+            folder[i]
+            for i in range(max((len(f) for f in folders), default=0))
+            for folder in folders
+            if i < len(folder)
+        ]
     if len(images) < count:
         raise ExportError(
             located(

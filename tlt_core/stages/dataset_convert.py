@@ -4,22 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlt_core.data.convert import ConvertOptions, ConvertResult, convert_kitti
+from tlt_core.data.convert import ConvertResult, convert_kitti, convert_options
 from tlt_core.spec import ConvertSpec, load_convert_spec
-
-
-def convert_options(spec: ConvertSpec) -> ConvertOptions:
-    """The conversion settings of a loaded dataset-convert spec."""
-    return ConvertOptions(
-        image_dir=spec.image_dir,
-        label_dir=spec.label_dir,
-        partition_mode=spec.partition_mode,
-        num_partitions=spec.num_partitions,
-        num_shards=spec.num_shards,
-        val_split=spec.val_split if spec.val_split is not None else 0.0,
-        image_extension=spec.image_extension,
-        sequence_map_file=spec.sequence_to_frames_file,
-    )
 
 
 def dataset_convert(

@@ -66,24 +66,34 @@ class ClassificationSample:
     class_counts: dict[str, dict[str, int]]
 
 
-def generate_classification(
-    output_dir: str | Path, *, num_train: int = 1000, num_val: int = 200, seed: int = 0
+def generate_network_sample(
+    output_dir: str | Path, network: str, *, num_train: int, num_val: int, seed: int = 0
 ) -> ClassificationSample:
-    """The class-per-directory sample of the classification network (002, 4.1) into
-    ``output_dir``, atomically, with the same replacement rules as `generate`."""
+    """The sample of a network with its own (``Network.generate_sample``: classification's
+    class-per-directory data, 002 4.1) into ``output_dir``, atomically, with the same
+    replacement rules as `generate`."""
     from tlt_core.networks import get_network
 
-    network = get_network("classification")
+    net = get_network(network)
     output_dir = Path(output_dir).absolute()
     if num_train < 1 or num_val < 0:
         raise UsageError(f"need num_train >= 1 and num_val >= 0, got {num_train}, {num_val}")
     _check_replaceable(output_dir)
     with atomic_dir(output_dir) as tmp:
-        counts, spec = network.generate_sample(
+        counts, spec = net.generate_sample(
             tmp, num_train=num_train, num_val=num_val, seed=seed, spec_root=output_dir
         )
     return ClassificationSample(
         output_dir, output_dir / "train", output_dir / "val", output_dir / spec, counts
+    )
+
+
+def generate_classification(
+    output_dir: str | Path, *, num_train: int = 1000, num_val: int = 200, seed: int = 0
+) -> ClassificationSample:
+    """The class-per-directory sample of the classification network (002, 4.1)."""
+    return generate_network_sample(
+        output_dir, "classification", num_train=num_train, num_val=num_val, seed=seed
     )
 
 

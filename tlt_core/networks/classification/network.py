@@ -11,6 +11,7 @@ ONNX are imported inside the hooks.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo, Network, TrainingSettings
+
+log = logging.getLogger(__name__)
 
 OUTPUT_TENSOR = "predictions/Softmax"
 OUTPUT_LAYER = "predictions"
@@ -33,6 +36,13 @@ class ClassificationNetwork(Network):
         "top1_accuracy", "top-1 accuracy on the validation (or evaluation) directory"
     )
     raw_output_names: ClassVar[tuple[str, ...]] = (OUTPUT_TENSOR,)
+    inference_description: ClassVar[str] = (
+        "Classify an image or a folder of images: one image logs its score vector, class "
+        "label and class name (002, 7.1); a folder writes result.csv (index,path,class) in "
+        "the output folder."
+    )
+    inference_output_help: ClassVar[str] = "folder for result.csv (local or s3://)"
+    prediction_noun: ClassVar[str] = "classified"
 
     # --- spec ------------------------------------------------------------------------------
     def load_spec(self, path):
@@ -219,6 +229,29 @@ class ClassificationNetwork(Network):
 
     def dataset_size(self, spec, *, training, sources=None) -> int:
         return len(self._folders(spec, training=training, sources=sources))
+
+    def prepare_dataset(self, dataset_dir, output_dir, *, convert_spec=""):
+        """The pipeline's data step: ``train/`` and ``val/`` class folders checked and
+        passed through with ``classmap.json`` (002 has no conversion for classifiers)."""
+        from tlt_core.networks.classification.pipeline_data import stage_class_folders
+
+        if convert_spec.strip():
+            log.warning("convert_spec is not used: classification reads class folders")
+        return stage_class_folders(Path(dataset_dir), Path(output_dir))
+
+    def dataset_sources(self, dataset_dir, *, validation_fold):
+        """The ``train/`` and ``val/`` folders `prepare_dataset` wrote (the validation
+        split is the ``val/`` folder: there are no folds to choose from)."""
+        from tlt_core.errors import UsageError
+        from tlt_core.networks.classification.pipeline_data import SPLITS
+
+        if validation_fold != 0:
+            raise UsageError(
+                f"validation fold {validation_fold}: classification validates on val/ "
+                "(fold 0), it has no folds"
+            )
+        train, val = (str(Path(dataset_dir) / split) for split in SPLITS)
+        return [train], [val]
 
     def has_validation_data(self, spec) -> bool:
         return bool(spec.val_dataset_path)
