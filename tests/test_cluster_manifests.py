@@ -92,10 +92,10 @@ def _executor_input(tmp_path: Path, parameters: dict) -> tuple[dict, Path]:
             "inputs": {
                 "parameterValues": parameters,
                 "artifacts": {
-                    "tfrecords": {
+                    "dataset": {
                         "artifacts": [
                             {
-                                "name": "tfrecords",
+                                "name": "dataset",
                                 "type": {"schemaTitle": "system.Dataset"},
                                 "uri": str(tmp_path / "pipeline-root" / "tfrecords"),
                                 "metadata": {},

@@ -79,7 +79,7 @@ def test_train_deploy_runs_locally_against_s3(
     }
     expected |= {f"engines/{t.name}/build_report.json" for t in load_targets()}
     assert expected <= set(artifacts)
-    assert set(manifest["metrics"]) >= {"mAP"}
+    assert set(manifest["metrics"]) >= {"mAP"} and manifest["metric"] == "mAP"
 
     stored = {
         info.uri.removeprefix(f"{publish}/v1/"): info
@@ -114,7 +114,7 @@ def _published_metrics_are_reproducible(version_dir: Path, manifest: dict) -> No
     published = json.loads((version_dir / "metrics.json").read_text())
     data = published["evaluation"]["data"]
     assert manifest["evaluation_data"] == data
-    assert data["tfrecords_uri"] and len(data["label_set_sha256"]) == 64
+    assert data["dataset_uri"] and len(data["label_set_sha256"]) == 64
     assert data["validation_sources"] and data["num_images"] > 0
     spec = (version_dir / "experiment_spec.txt").read_text()
     assert all(source in spec for source in data["validation_sources"])

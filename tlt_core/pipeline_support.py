@@ -94,7 +94,7 @@ def experiment_for_artifacts(
     *,
     network: str = "ssd",
 ):
-    """The spec (parsed once) with its data sources pointing at the TFRecord artifact;
+    """The spec (parsed once) with its data sources pointing at the data step's artifact;
     stages take the object as it is."""
     _, experiment = parse_spec(spec_text, network)
     train, val = dataset_sources(dataset_dir, validation_fold, network)
@@ -234,7 +234,7 @@ def run_evaluate(
     """Evaluate; the metrics carry the network's primary metric under its name (SSD:
     ``mAP``, with ``AP_<class>``) and under ``primary_metric`` (what the gate reads), and
     under ``evaluation`` what they were measured on: the spec as evaluated (data sources
-    pointing at the TFRecords used) and the data's identity (URI, validation fold, images,
+    pointing at the data evaluated) and the data's identity (URI, validation fold, images,
     SHA-256 of the label set). Writes the HTML report (table, PR curves, ``frames`` drawn
     validation frames for a detector)."""
     from tlt_core.stages.evaluate import evaluate
