@@ -23,7 +23,7 @@ def retrain(
     launcher: str = "trainjob",
 ) -> float:
     """Retrain from ``pruned_model`` with ``retrain_spec``; when it is empty, with the
-    training spec and regularizer NO_REG (as 000 recommends). ``workers`` > 1: as in train,
+    training spec without its regularizer (as 000 recommends: NO_REG). ``workers`` > 1: as in train,
     a TrainJob/TFJob of that many pods."""
     import time
 

@@ -73,7 +73,9 @@ def _check_version(version: Path, network: str) -> tuple[dict, dict]:
 
 def _reproduces(version: Path, network: str, metrics: dict) -> None:
     """The published model evaluated with the published spec gives the published value."""
-    result = evaluate(version / "model.onnx", version / "experiment_spec.txt", None, network=network)
+    result = evaluate(
+        version / "model.onnx", version / "experiment_spec.txt", None, network=network
+    )
     data = metrics["evaluation"]["data"]
     assert result.label_set_sha256 == data["label_set_sha256"]
     assert result.num_images == data["num_images"]
@@ -93,7 +95,7 @@ def test_detectnet_v2_train_deploy_publishes_a_version(sample_dataset, tmp_path)
         sample_convert_spec(sample_dataset.root),
         str(sample_dataset.val_image_dir),
     )
-    manifest, metrics = _check_version(version, "detectnet_v2")
+    _, metrics = _check_version(version, "detectnet_v2")
     assert metrics["metric"] == "mAP"
     config = (version / "deepstream" / "nvinfer_config.txt").read_text()
     # DeepStream's built-in DetectNet_v2 parser: raw cov/bbox blobs, no custom parser.
@@ -104,9 +106,7 @@ def test_detectnet_v2_train_deploy_publishes_a_version(sample_dataset, tmp_path)
         "cyclist",
         "pedestrian",
     ]
-    assert "tlt-detectnet-v2-train-deploy" in " ".join(
-        p.name for p in (out / "kfp").iterdir()
-    )
+    assert "tlt-detectnet-v2-train-deploy" in " ".join(p.name for p in (out / "kfp").iterdir())
     _reproduces(version, "detectnet_v2", metrics)
 
 

@@ -127,8 +127,10 @@ def run_train(
     from tlt_core.stages.train import train
 
     work = _workdir()
+    from tlt_core.networks import get_network
+
     overrides = (
-        {"training_config.pruned_model_path": str(_named(pruned_model_path, ".tlt"))}
+        get_network(network).pruned_start_overrides(str(_named(pruned_model_path, ".tlt")))
         if pruned_model_path
         else None
     )
@@ -156,11 +158,9 @@ def retrain_spec_text(experiment_spec: str, retrain_spec: str, network: str = "s
     recommends for retraining a pruned model)."""
     if retrain_spec.strip():
         return retrain_spec
-    _, experiment = parse_spec(experiment_spec, network)
-    log.info("retrain_spec not given: retraining with the training spec and regularizer NO_REG")
-    return experiment.with_overrides({"training_config.regularizer.type": "NO_REG"}).to_text(
-        absolute_paths=True
-    )
+    net, experiment = parse_spec(experiment_spec, network)
+    log.info("retrain_spec not given: retraining with the training spec and no regularizer")
+    return experiment.with_overrides(net.no_regularizer_overrides()).to_text(absolute_paths=True)
 
 
 def evaluation_report_html(result, title: str, threshold: float) -> str:

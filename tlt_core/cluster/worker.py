@@ -61,7 +61,9 @@ def train_command(args: argparse.Namespace, env, work: Path) -> list[str] | None
     overrides = None
     if args.pruned_model:
         pruned = locations.fetch(args.pruned_model, work / "pruned.tlt")
-        overrides = {"training_config.pruned_model_path": str(pruned)}
+        from tlt_core.networks import get_network
+
+        overrides = get_network(args.network).pruned_start_overrides(str(pruned))
     experiment = support.experiment_for_artifacts(
         spec_text, str(tfrecords), args.validation_fold, overrides, network=args.network
     )

@@ -218,6 +218,17 @@ class Network(abc.ABC):
     def training_settings(self, spec: NetworkSpec) -> TrainingSettings:
         """The generic loop's numbers from the spec's training / evaluation config."""
 
+    def pruned_start_overrides(self, pruned_model_path: str) -> dict[str, Any]:
+        """Spec overrides (`NetworkSpec.with_overrides`) that make training start from the
+        pruned model at ``pruned_model_path``, keeping its shape (the pipeline's retrain).
+        Default: TLT's ``training_config.pruned_model_path`` (SSD, DetectNet_v2)."""
+        return {"training_config.pruned_model_path": str(pruned_model_path)}
+
+    def no_regularizer_overrides(self) -> dict[str, Any]:
+        """Spec overrides that train without a kernel regulariser (what TLT recommends for
+        retraining a pruned model). Default: ``training_config.regularizer.type: NO_REG``."""
+        return {"training_config.regularizer.type": "NO_REG"}
+
     # --- model -----------------------------------------------------------------------------
     @abc.abstractmethod
     def build_model(self, spec: NetworkSpec, *, kernel_regularizer: Any = None) -> Any:

@@ -87,6 +87,14 @@ class ClassificationNetwork(Network):
             start_models=starts,
         )
 
+    def pruned_start_overrides(self, pruned_model_path):
+        """002 retrains a pruned classifier from ``pretrained_model_path``; the trainer
+        keeps the shape of a model whose metadata says it is pruned."""
+        return {"train_config.pretrained_model_path": str(pruned_model_path)}
+
+    def no_regularizer_overrides(self):
+        return {"train_config.reg_config.type": "None"}
+
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
         from tlt_core.networks.classification.model import build_classifier
