@@ -129,6 +129,17 @@ def network_part(model):
         if {o.name for o in model.graph.output} >= set(names):
             return model
         raise ExportError(f"exported model has no {'/'.join(names)} tensors: not a tlt export")
+    # The extractor types its new outputs from value_info; a raw output that fed the
+    # post-processing appended at export (DetectNet_v2's NCHW transposes) may have none.
+    typed = {v.name for v in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    if not set(names) <= typed:
+        model = onnx.shape_inference.infer_shapes(model)
+        typed |= {v.name for v in model.graph.value_info}
+        model.graph.value_info.extend(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+            for name in names
+            if name not in typed
+        )
     return onnx.utils.Extractor(model).extract_model([INPUT_NAME], names)
 
 
