@@ -133,3 +133,32 @@ def test_gate_of_a_metric_where_lower_is_better(monkeypatch):
     )
     report = support.gate_report_markdown(0.10, 0.12, 0.2, 0.05)
     assert "at most 0.2000" in report and "**fail**" not in report
+
+
+def test_calibration_extracts_raw_outputs_that_feed_appended_postprocessing():
+    """DetectNet_v2's export appends transposes to its raw outputs, which then have no
+    value_info: the pipeline's calibrate must still cut the graph there."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from tlt_core.export.onnx import INPUT_NAME, set_metadata
+    from tlt_core.stages.calibrate import network_part
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", [INPUT_NAME], ["output_cov"]),
+            helper.make_node(
+                "Transpose", ["output_cov"], ["output_cov/Sigmoid"], perm=[0, 3, 1, 2]
+            ),
+        ],
+        "g",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 4, 6, 3])],
+        [helper.make_tensor_value_info("output_cov/Sigmoid", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    set_metadata(model, {"network_outputs": ["output_cov"]})
+    assert not model.graph.value_info
+    part = network_part(model)
+    assert [o.name for o in part.graph.output] == ["output_cov"]
+    assert [n.op_type for n in part.graph.node] == ["Relu"]
+    onnx.checker.check_model(part)
