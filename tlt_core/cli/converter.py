@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         profiles=tuple(parse_profile(p) for p in args.profiles),
         strict_types=args.strict,
         dla_core=args.dla_core,
+        # int8 without -c: the ONNX must carry Q/DQ nodes (explicit quantization).
+        int8_mode="cache" if args.cal_cache else "qdq",
     )
     result = build_engine(args.input_file, args.engine, key=args.key, options=options)
     print(

@@ -83,7 +83,20 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
     parser.add_argument(
         "--force_ptq",
         action="store_true",
-        help="post-training calibration even when the spec enables QAT",
+        help="post-training calibration even for a QAT model (its ranges ignored)",
+    )
+    parser.add_argument(
+        "--qdq",
+        action="store_true",
+        help="with --data_type int8: write an explicitly quantised ONNX (QuantizeLinear/"
+        "DequantizeLinear on the network, TensorRT 10's way) instead of a calibration cache",
+    )
+    parser.add_argument(
+        "--calibrator",
+        choices=("ort-entropy", "ort-percentile", "ort-minmax", "tlt"),
+        default="ort-entropy",
+        help="Q/DQ scales of a float model: ONNX Runtime's quantize_static calibration "
+        "(default ort-entropy) or tlt (this project's entropy calibrator)",
     )
     parser.add_argument(
         "--gen_ds_config",
@@ -147,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             engine_file=maybe_out(args.engine_file),
             strict_type_constraints=args.strict_type_constraints,
             force_ptq=args.force_ptq,
+            qdq=args.qdq,
+            calibrator=args.calibrator,
             gen_ds_config=args.gen_ds_config,
             target_opset=args.target_opset,
             nms_variant=args.nms,

@@ -44,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         action="store_true",
         help="automatic mixed precision (float16 compute)",
     )
+    parser.add_argument(
+        "--enable_qat",
+        "--enable-qat",
+        dest="enable_qat",
+        action="store_true",
+        help="quantization-aware training for INT8 (as SSD's training_config.enable_qat; "
+        "for networks whose spec has no such field)",
+    )
     add_log_file_option(parser)
     add_model_option(
         parser,
@@ -100,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             initial_epoch=args.initial_epoch,
             gpus=gpus,
             use_amp=args.use_amp,
+            enable_qat=args.enable_qat,
             multi_worker=multi_worker,
             verbose=1 if sys.stderr.isatty() else 0,
         )

@@ -194,6 +194,19 @@ def export_model(
     return ExportedModel(network=raw, full=full)
 
 
+def with_network_graph(
+    exported: ExportedModel, network_graph, network, spec, model, *, variant: str, **extra: Any
+) -> ExportedModel:
+    """``exported`` with its raw network replaced by ``network_graph`` (e.g. the Q/DQ graph
+    of the same network) and the post-processing appended again; metadata kept, plus
+    ``extra``."""
+    full = network.onnx_postprocess(spec, network_graph, model, variant=variant)
+    meta = {**get_metadata(exported.full), **extra}
+    set_metadata(network_graph, meta)
+    set_metadata(full, meta)
+    return ExportedModel(network=network_graph, full=full)
+
+
 def append_graph(network, post, *, name: str, check: bool = True):
     """``network`` with the nodes and initializers of ``post`` appended and ``post``'s
     outputs as the outputs (the tensors they share are named the same in both).
