@@ -224,6 +224,16 @@ def quantize_with_onnxruntime(model, batches: Sequence[np.ndarray], method: str 
     }
     if method not in methods:
         raise ExportError(f"calibration method {method!r} not one of {sorted(methods)}")
+    named = onnx.ModelProto()
+    named.CopyFrom(model)
+    taken = {node.name for node in named.graph.node}
+    for index, node in enumerate(named.graph.node):  # nodes_to_quantize selects by name
+        if not node.name:
+            node.name = f"{node.op_type}_{index}"
+            while node.name in taken:
+                node.name += "_"
+            taken.add(node.name)
+    model = named
     input_name = model.graph.input[0].name
     with tempfile.TemporaryDirectory(prefix="tlt_qdq_") as tmp:
         source, target = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
