@@ -120,9 +120,10 @@ def test_a_qat_model_file_keeps_its_ranges(tmp_path):
 def test_layers_run_under_jax():
     """The layers are keras.ops only: the same rewrite, training step and ranges under JAX."""
     pytest.importorskip("jax")
+    here = str(Path(__file__).parent)
     script = (
         "import numpy as np, keras\n"
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {here!r})\n"
         "from test_qat import _small_model, _images\n"
         "from tlt_core.models import qat\n"
         "assert keras.backend.backend() == 'jax'\n"
@@ -132,7 +133,7 @@ def test_layers_run_under_jax():
         "r = qat.activation_ranges(m)\n"
         "assert r['conv_a'][0] > 0 and len(r['add']) == 2, r\n"
         "print('ok', r['conv_a'][0])\n"
-    ) % str(Path(__file__).parent)
+    )
     done = subprocess.run(
         [sys.executable, "-c", script],
         env={**__import__("os").environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},

@@ -11,8 +11,8 @@ from tlt_core.export.qdq import (
     qdq_counts,
     qdq_from_amax,
     quantize_weight,
-    quantized_inputs,
     quantize_with_onnxruntime,
+    quantized_inputs,
 )
 
 
@@ -72,7 +72,7 @@ def test_per_channel_weight_quantisation_is_symmetric_int8():
     assert q.dtype == np.int8 and scale.shape == (6,)
     assert np.all(np.abs(q).reshape(6, -1).max(axis=1) == 127)
     assert np.abs(q * scale[:, None, None, None] - w).max() <= scale.max() / 2 + 1e-7
-    q1, scale1 = quantize_weight(w.reshape(6, 27).T, 1)  # MatMul [K, N]: channels last
+    _, scale1 = quantize_weight(w.reshape(6, 27).T, 1)  # MatMul [K, N]: channels last
     assert scale1.shape == (6,) and np.allclose(scale1, scale)
 
 
