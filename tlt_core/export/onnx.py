@@ -194,19 +194,6 @@ def export_model(
     return ExportedModel(network=raw, full=full)
 
 
-def with_network_graph(
-    exported: ExportedModel, network_graph, network, spec, model, *, variant: str, **extra: Any
-) -> ExportedModel:
-    """``exported`` with its raw network replaced by ``network_graph`` (e.g. the Q/DQ graph
-    of the same network) and the post-processing appended again; metadata kept, plus
-    ``extra``."""
-    full = network.onnx_postprocess(spec, network_graph, model, variant=variant)
-    meta = {**get_metadata(exported.full), **extra}
-    set_metadata(network_graph, meta)
-    set_metadata(full, meta)
-    return ExportedModel(network=network_graph, full=full)
-
-
 def append_graph(network, post, *, name: str, check: bool = True):
     """``network`` with the nodes and initializers of ``post`` appended and ``post``'s
     outputs as the outputs (the tensors they share are named the same in both).
@@ -238,6 +225,24 @@ def append_graph(network, post, *, name: str, check: bool = True):
     if check:
         onnx.checker.check_model(merged)
     return merged
+
+
+# Exports written before the metadata named the raw network's outputs were all SSD's.
+LEGACY_NETWORK_OUTPUTS = ("conf", "loc")
+
+
+def network_part(model):
+    """The raw network of an exported graph: ``Input`` -> the Keras model's outputs (named
+    by the export metadata's ``network_outputs``; SSD: ``conf``, ``loc``)."""
+    import onnx
+
+    names = list(get_metadata(model).get("network_outputs") or LEGACY_NETWORK_OUTPUTS)
+    produced = {o for node in model.graph.node for o in node.output}
+    if not set(names) <= produced:
+        if {o.name for o in model.graph.output} >= set(names):
+            return model
+        raise ExportError(f"exported model has no {'/'.join(names)} tensors: not a tlt export")
+    return onnx.utils.Extractor(model).extract_model([INPUT_NAME], names)
 
 
 def opset_of(model) -> int:

@@ -45,13 +45,16 @@ def _constants(model) -> set[str]:
     }
 
 
-def quantized_nodes(model) -> list:
+def quantized_nodes(model, only: set[str] | None = None) -> list:
     """The nodes TensorRT runs in INT8: Conv / Gemm / MatMul with a constant weight, and Add
     between two activations (a residual join; an Add with a constant is a bias TensorRT fuses
-    into the layer before it)."""
+    into the layer before it). ``only``: node names to consider (the network part of an
+    exported graph; its post-processing stays float)."""
     constants = _constants(model)
     nodes = []
     for node in model.graph.node:
+        if only is not None and node.name not in only:
+            continue
         weight = QUANTIZED_OPS.get(node.op_type, -1)
         if weight == -1 or len(node.input) < 2:
             continue
@@ -63,11 +66,11 @@ def quantized_nodes(model) -> list:
     return nodes
 
 
-def quantized_inputs(model) -> list[str]:
+def quantized_inputs(model, only: set[str] | None = None) -> list[str]:
     """Activation tensors TensorRT reads in INT8: the data input of each quantised Conv /
     Gemm / MatMul and both inputs of a residual Add, in graph order."""
     names: list[str] = []
-    for node in quantized_nodes(model):
+    for node in quantized_nodes(model, only):
         inputs = list(node.input) if QUANTIZED_OPS[node.op_type] is None else [node.input[0]]
         for name in inputs:
             if name and name not in names:
@@ -101,6 +104,7 @@ def qdq_from_amax(
     amax: Mapping[str, float],
     *,
     consumer_amax: Mapping[tuple[str, int], float] | None = None,
+    only: set[str] | None = None,
 ):
     """A copy of ``model`` with Q/DQ before every input of a TensorRT-quantised node that has
     a range (scale amax / 127, zero point 0), and INT8 per-channel weights on every such
@@ -108,7 +112,8 @@ def qdq_from_amax(
 
     ``amax``: range per tensor name; ``consumer_amax``: range per (node name, input index),
     which wins (a QAT model learns a range per layer input, and two layers reading one tensor
-    may have learned different ones: each gets its own Q/DQ pair).
+    may have learned different ones: each gets its own Q/DQ pair); ``only``: as for
+    `quantized_nodes`.
     """
     import onnx
     from onnx import helper, numpy_helper
@@ -125,7 +130,7 @@ def qdq_from_amax(
     pairs: dict[tuple[str, float], str] = {}  # (tensor, amax) -> its dequantised copy
     weights_done: dict[str, str] = {}
 
-    for node in quantized_nodes(out):
+    for node in quantized_nodes(out, only):
         weight_index = QUANTIZED_OPS[node.op_type]
         data_inputs = range(len(node.input)) if weight_index is None else [0]
         for k in data_inputs:
@@ -205,7 +210,9 @@ class _Reader:
         self.position = 0
 
 
-def quantize_with_onnxruntime(model, batches: Sequence[np.ndarray], method: str = "entropy"):
+def quantize_with_onnxruntime(
+    model, batches: Sequence[np.ndarray], method: str = "entropy", only: set[str] | None = None
+):
     """The raw network ``model`` quantised by ONNX Runtime's ``quantize_static``: QDQ format,
     INT8 symmetric activations (per tensor) and weights (per channel), float biases, Q/DQ
     only at the ops TensorRT quantises; ``method``: entropy, percentile or minmax."""
@@ -244,7 +251,7 @@ def quantize_with_onnxruntime(model, batches: Sequence[np.ndarray], method: str 
             _Reader(input_name, batches),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(QUANTIZED_OPS),
-            nodes_to_quantize=[node.name for node in quantized_nodes(model)],
+            nodes_to_quantize=[node.name for node in quantized_nodes(model, only)],
             per_channel=True,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
@@ -270,6 +277,34 @@ def quantize_with_onnxruntime(model, batches: Sequence[np.ndarray], method: str 
     return quantised
 
 
+def network_nodes(exported) -> set[str]:
+    """Names of the nodes of an exported graph's network part (``Input`` -> the raw network
+    outputs its metadata names), the part that is quantised."""
+    from tlt_core.export.onnx import network_part
+
+    return {node.name for node in network_part(exported).graph.node}
+
+
+def quantize_exported(exported, batches: Sequence[np.ndarray], calibrator: str):
+    """An exported graph (network + post-processing) with its network part explicitly
+    quantised, the scales calibrated on ``batches`` by ``calibrator`` (`CALIBRATORS`)."""
+    if calibrator not in CALIBRATORS:
+        raise ExportError(f"calibrator {calibrator!r} not one of {CALIBRATORS}")
+    only = network_nodes(exported)
+    if calibrator == "tlt":
+        from tlt_core.export.calibrate import calibrate_network
+        from tlt_core.export.onnx import network_part
+
+        amax = calibrate_network(network_part(exported), batches).amax
+        quantised = qdq_from_amax(exported, amax, only=only)
+    else:
+        quantised = quantize_with_onnxruntime(
+            exported, batches, calibrator.split("-", 1)[1], only=only
+        )
+    require_tensorrt_qdq(quantised, "Q/DQ model")
+    return quantised
+
+
 # --------------------------------------------------------------------------- TensorRT rules
 
 
@@ -285,7 +320,9 @@ def check_tensorrt_qdq(model) -> list[str]:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as error:
-        problems.append(f"onnx.checker: {str(error).splitlines()[0]}")
+        # TensorRT plugin nodes (EfficientNMS_TRT) are unknown to the checker, not to TensorRT.
+        if not any(node.op_type.endswith("_TRT") for node in model.graph.node):
+            problems.append(f"onnx.checker: {str(error).splitlines()[0]}")
     if opset_of(model) < MIN_QDQ_OPSET:
         problems.append(f"opset {opset_of(model)} < {MIN_QDQ_OPSET}")
     inits = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}

@@ -169,10 +169,6 @@ def export(
         if data_type == "int8" and qdq:
             exported = _qdq_export(
                 exported,
-                net,
-                experiment,
-                model,
-                variant,
                 qat_ranges if use_qat else None,
                 calibration,
                 calibrator,
@@ -246,52 +242,41 @@ def export(
     )
 
 
-def _qdq_export(
-    exported, net, experiment, model, variant, qat_ranges, calibration, calibrator, *, model_name
-):
-    """``exported`` with its network part explicitly quantised (Q/DQ): with a QAT model's
-    ranges placed on its graph, or calibrated on the images by ``calibrator``."""
+def _qdq_export(exported, qat_ranges, calibration, calibrator, *, model_name):
+    """``exported`` with its network part explicitly quantised (Q/DQ; the post-processing
+    stays float): with a QAT model's ranges, or calibrated on the images by ``calibrator``."""
     import time
+    from dataclasses import replace
 
     from tlt_core.export import qdq as qdq_mod
-    from tlt_core.export.onnx import with_network_graph
+    from tlt_core.export.onnx import set_metadata
 
     started = time.perf_counter()
     if qat_ranges is not None:
         from tlt_core.export.qat_scales import qat_ranges_on_graph
 
         per_tensor, per_consumer = qat_ranges_on_graph(exported.network, qat_ranges, model_name)
-        graph = qdq_mod.qdq_from_amax(exported.network, per_tensor, consumer_amax=per_consumer)
+        full = qdq_mod.qdq_from_amax(
+            exported.full,
+            per_tensor,
+            consumer_amax=per_consumer,
+            only=qdq_mod.network_nodes(exported.full),
+        )
+        qdq_mod.require_tensorrt_qdq(full, "Q/DQ model")
         source = "qat"
     else:
-        batches = calibration[0]
-        if calibrator == "tlt":
-            from tlt_core.export.calibrate import calibrate_network
-
-            amax = calibrate_network(exported.network, batches).amax
-            graph = qdq_mod.qdq_from_amax(exported.network, amax)
-        else:
-            method = calibrator.split("-", 1)[1]
-            graph = qdq_mod.quantize_with_onnxruntime(exported.network, batches, method)
+        full = qdq_mod.quantize_exported(exported.full, calibration[0], calibrator)
         source = calibrator
-    qdq_mod.require_tensorrt_qdq(graph, "Q/DQ network")
-    counts = qdq_mod.qdq_counts(graph)
+    counts = qdq_mod.qdq_counts(full)
     log.info(
-        "Q/DQ network (%s): %d Q / %d DQ nodes in %.1f s",
+        "Q/DQ model (%s): %d Q / %d DQ nodes in %.1f s",
         source,
         counts["QuantizeLinear"],
         counts["DequantizeLinear"],
         time.perf_counter() - started,
     )
-    return with_network_graph(
-        exported,
-        graph,
-        net,
-        experiment,
-        model,
-        variant=variant,
-        int8={"mode": "qdq", "scales": source},
-    )
+    set_metadata(full, {"int8": {"mode": "qdq", "scales": source}})
+    return replace(exported, full=full)
 
 
 def _write_peeled_cache(network_graph, qat_ranges, model_name, cache_path) -> int:
