@@ -69,9 +69,8 @@ def _spec_text(network, data_root: Path, epochs: int, *, fine_tune: bool = False
         regularizer_type="NO_REG",
         regularizer_weight=0,
         ap_mode="INTEGRATE",
-        # QAT fine-tunes a trained model whose BN is folded away: a twentieth of the rate
-        # it was trained with (at 2e-2 the BN-less network diverged within two epochs).
-        **({"max_learning_rate": "1e-3", "min_learning_rate": "1e-5"} if fine_tune else {}),
+        # QAT fine-tunes with Adam (tlt_core.models.qat.qat_optimizer) at a small rate.
+        **({"max_learning_rate": "1e-4", "min_learning_rate": "1e-6"} if fine_tune else {}),
     )
     text = text.replace(str((data_root / "val").resolve()), str((data_root / "training").resolve()))
     no_jitter = {
@@ -84,11 +83,11 @@ def _spec_text(network, data_root: Path, epochs: int, *, fine_tune: bool = False
 
 
 def _lower_learning_rate(network, text: str) -> str:
-    """The spec with its learning rates divided by 20 (QAT fine-tuning)."""
+    """The spec with its learning rates divided by 500 (QAT fine-tuning with Adam)."""
     import re
 
     def scaled(match: re.Match) -> str:
-        return f"{match.group(1)}{float(match.group(2)) / 20:g}"
+        return f"{match.group(1)}{float(match.group(2)) / 500:g}"
 
     return re.sub(r"((?:max_|min_)?learning_rate:\s*)([0-9.eE+-]+)", scaled, text)
 

@@ -272,6 +272,11 @@ def quantize_with_onnxruntime(
             calibration_providers=["CPUExecutionProvider"],
         )
         quantised = onnx.load(target)
+    # ONNX Runtime leaves value_info entries without a shape for some tensors (the
+    # classification graph's softmax), which onnx.checker rejects; they are optional.
+    kept = [v for v in quantised.graph.value_info if v.type.tensor_type.HasField("shape")]
+    del quantised.graph.value_info[:]
+    quantised.graph.value_info.extend(kept)
     del quantised.metadata_props[:]
     quantised.metadata_props.extend(model.metadata_props)
     return quantised

@@ -215,6 +215,22 @@ _FLOAT_OF = {
 QAT_LAYERS = tuple(_QAT_OF.values())
 
 
+def qat_optimizer(optimizer):
+    """The optimizer QAT fine-tunes with: Adam on ``optimizer``'s learning-rate schedule.
+
+    Folding BN changes each layer's scale: a channel whose BN divided by a large standard
+    deviation (early layers read pixels, +-128) gets a small fold factor f, and plain SGD on
+    the folded weights moves the original ones by lr/f^2. Measured on the sample SSD
+    (scripts/int8_accuracy.py's model, fake quantisation off): SGD with momentum at 1e-4 took
+    the folded float model's loss from 0.95 to 9.8 in 6 steps; Adam, whose step does not
+    depend on the gradient's scale, kept it near 1.0 at the same rate.
+    """
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if schedule is None:
+        schedule = float(np.asarray(optimizer.learning_rate))
+    return keras.optimizers.Adam(learning_rate=schedule)
+
+
 def is_qat_model(model) -> bool:
     return any(isinstance(layer, QAT_LAYERS) for layer in model.layers)
 

@@ -205,6 +205,10 @@ def _train(
         trainer.set_batchnorm_momentum(model, trainer.BATCHNORM_MOMENTUM)
         train_model = net.training_model(model)
         optimizer = net.optimizer(spec, total_steps=total_steps, replicas=replicas)
+        if enable_qat or settings.enable_qat:
+            from tlt_core.models import qat
+
+            optimizer = qat.qat_optimizer(optimizer)  # why: its docstring
         train_model.compile(optimizer=optimizer, loss=net.loss(spec), jit_compile=False)
         resume_step = 0
         if initial_epoch > 0 and training_state is not None:
