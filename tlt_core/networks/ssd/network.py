@@ -176,6 +176,7 @@ class SsdNetwork(Network):
             seed=seed,
             repeat=repeat,
             stats=stats,
+            parallel_calls=spec.training.n_workers or None,
         )
 
     def dataset_size(self, spec, *, training, sources=None) -> int:

@@ -1,0 +1,190 @@
+"""000's spec as a TLT 3.0 user writes it (issue 13): spellings of its tables, the limits it
+states, fields with no effect here, and enable_qat refused until QAT exists."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tlt_core.errors import SpecError
+from tlt_core.networks.ssd.spec import load_experiment, parse_experiment
+
+SSD_TEXT = (
+    Path(__file__).resolve().parents[1] / "specs" / "samples" / "ssd_kitti_train.txt"
+).read_text()
+
+
+def _with(old: str, new: str) -> str:
+    assert old in SSD_TEXT, old
+    return SSD_TEXT.replace(old, new, 1)
+
+
+def _line_of(text: str, marker: str) -> int:
+    found = [n for n, line in enumerate(text.split("\n"), start=1) if marker in line]
+    assert len(found) == 1, (marker, found)
+    return found[0]
+
+
+def _load_error(tmp_path, text: str) -> SpecError:
+    spec = tmp_path / "spec.txt"
+    spec.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_experiment(spec)
+    assert "\n" not in str(caught.value)
+    return caught.value
+
+
+# -- item 3: cluster_iou_threshold is clustering_iou_threshold ---------------------------------
+def test_cluster_iou_threshold_is_an_alias():
+    text = _with("clustering_iou_threshold: 0.6", "cluster_iou_threshold: 0.45")
+    assert parse_experiment(text).nms.clustering_iou_threshold == 0.45
+
+
+def test_both_iou_spellings_is_a_located_error(tmp_path):
+    text = _with(
+        "clustering_iou_threshold: 0.6",
+        "clustering_iou_threshold: 0.6\n  cluster_iou_threshold: 0.5",
+    )
+    error = _load_error(tmp_path, text)
+    assert error.line == _line_of(text, "cluster_iou_threshold: 0.5")
+    assert "nms_config.cluster_iou_threshold: same field as clustering_iou_threshold" in str(error)
+
+
+def test_alias_keeps_the_iou_range_check(tmp_path):
+    text = _with("clustering_iou_threshold: 0.6", "cluster_iou_threshold: 1.5")
+    error = _load_error(tmp_path, text)
+    assert error.line == _line_of(text, "cluster_iou_threshold")
+    assert "nms_config.cluster_iou_threshold: must be in (0, 1], got 1.5" in str(error)
+
+
+# -- item 7: limits 000 states ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "message"),
+    [
+        (
+            "  output_channel: 3\n",
+            "  output_channel: 3\n  random_flip: 1.0\n",
+            "random_flip",
+            "augmentation_config.random_flip: must be in [0, 1), got 1",
+        ),
+        (
+            "  top_k: 200\n",
+            "  top_k: 200\n  infer_nms_score_bits: 11\n",
+            "infer_nms_score_bits",
+            "nms_config.infer_nms_score_bits: must be in [1, 10], got 11",
+        ),
+    ],
+)
+def test_limits_are_located_errors(tmp_path, old, new, marker, message):
+    text = _with(old, new)
+    error = _load_error(tmp_path, text)
+    assert error.line == _line_of(text, marker)
+    assert message in str(error)
+
+
+@pytest.mark.parametrize("bits", [1, 10])
+def test_score_bits_in_range_load(bits):
+    text = _with("  top_k: 200\n", f"  top_k: 200\n  infer_nms_score_bits: {bits}\n")
+    assert parse_experiment(text).nms.infer_nms_score_bits == bits
+
+
+def test_input_sizes_outside_000s_limits_are_named_at_load(tmp_path, caplog):
+    """000 asks for multiples of 32 and >= 128 but prints a 300x300 sample: the load names
+    the field and line of a size outside those limits and goes on."""
+    text = _with("output_width: 300", "output_width: 96")
+    spec = tmp_path / "spec.txt"
+    spec.write_text(text)
+    with caplog.at_level(logging.WARNING):
+        exp = load_experiment(spec)
+    assert exp.input_shape == (300, 96, 3)
+    line = _line_of(text, "output_width")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"{spec}:{line}: augmentation_config.output_width: 96 is below the 128" in "\n".join(
+        warnings
+    )
+    height_line = _line_of(text, "output_height")
+    assert any(
+        w.startswith(
+            f"{spec}:{height_line}: augmentation_config.output_height: 300 is not a multiple of 32"
+        )
+        for w in warnings
+    )
+
+
+# -- item 8: fields with no effect are said so once; n_workers sets the parallelism ----------
+def test_no_effect_fields_are_logged_once_at_load(tmp_path, caplog):
+    text = _with(
+        "  enable_qat: false\n",
+        "  enable_qat: false\n  max_queue_size: 4\n  use_multiprocessing: true\n",
+    )
+    spec = tmp_path / "spec.txt"
+    spec.write_text(text)
+    with caplog.at_level(logging.WARNING):
+        exp = load_experiment(spec)
+        exp.with_overrides({"training_config.num_epochs": 2})  # a rewrite logs nothing again
+    messages = [r.getMessage() for r in caplog.records]
+    for name in ("max_queue_size", "use_multiprocessing"):
+        hits = [m for m in messages if f"training_config.{name}: accepted for compatibility" in m]
+        assert len(hits) == 1, (name, messages)
+        assert hits[0].startswith(f"{spec}:{_line_of(text, name)}: ")
+
+
+def test_n_workers_sets_the_pipelines_parallel_calls(monkeypatch):
+    import tlt_core.data.pipeline as pipeline
+    from tlt_core.networks import get_network
+
+    seen = []
+    real = pipeline.build_dataset
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("parallel_calls"))
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(pipeline, "build_dataset", spy)
+    net = get_network("ssd")
+    for text, want in (
+        (_with("  enable_qat: false\n", "  enable_qat: false\n  n_workers: 3\n"), 3),
+        (SSD_TEXT, None),  # absent: tf.data tunes it
+    ):
+        with pytest.raises(RuntimeError):
+            net.input_pipeline(parse_experiment(text), training=False, batch_size=1)
+        assert seen[-1] == want
+    assert real is not spy
+
+
+def test_n_workers_pipeline_runs_with_fixed_parallelism(tmp_path):
+    from tlt_core.data.sample import generate_sample_data
+    from tlt_core.networks import get_network
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+
+    generate_sample_data(tmp_path, num_train=4, num_val=2, seed=0)
+    text = sample_experiment_spec(tmp_path, output_width=64, output_height=64)
+    exp = parse_experiment(
+        text.replace("batch_size_per_gpu:", "n_workers: 2\n  batch_size_per_gpu:")
+    )
+    assert exp.training.n_workers == 2
+    batches = list(
+        get_network("ssd").input_pipeline(exp, training=False, batch_size=2).as_numpy_iterator()
+    )
+    assert sum(b["image"].shape[0] for b in batches) == 2
+
+
+def test_use_multiprocessing_flag_is_accepted_and_said_to_do_nothing(caplog):
+    from tlt_core.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["ssd", "train", "-e", "s.txt", "-r", "r", "-k", "k", "--use_multiprocessing"]
+    )
+    assert args.use_multiprocessing
+
+
+# -- item 9: enable_qat refused until QAT exists -----------------------------------------------
+def test_enable_qat_is_refused_at_spec_load(tmp_path):
+    text = _with("enable_qat: false", "enable_qat: true")
+    error = _load_error(tmp_path, text)
+    assert error.line == _line_of(text, "enable_qat")
+    assert "training_config.enable_qat: quantization-aware training is not implemented" in str(
+        error
+    )
