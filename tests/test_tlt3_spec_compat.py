@@ -90,29 +90,6 @@ def test_score_bits_in_range_load(bits):
     assert parse_experiment(text).nms.infer_nms_score_bits == bits
 
 
-def test_input_sizes_outside_000s_limits_are_named_at_load(tmp_path, caplog):
-    """000 asks for multiples of 32 and >= 128 but prints a 300x300 sample: the load names
-    the field and line of a size outside those limits and goes on."""
-    text = _with("output_width: 300", "output_width: 96")
-    spec = tmp_path / "spec.txt"
-    spec.write_text(text)
-    with caplog.at_level(logging.WARNING):
-        exp = load_experiment(spec)
-    assert exp.input_shape == (300, 96, 3)
-    line = _line_of(text, "output_width")
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert f"{spec}:{line}: augmentation_config.output_width: 96 is below the 128" in "\n".join(
-        warnings
-    )
-    height_line = _line_of(text, "output_height")
-    assert any(
-        w.startswith(
-            f"{spec}:{height_line}: augmentation_config.output_height: 300 is not a multiple of 32"
-        )
-        for w in warnings
-    )
-
-
 # -- item 8: fields with no effect are said so once; n_workers sets the parallelism ----------
 def test_no_effect_fields_are_logged_once_at_load(tmp_path, caplog):
     text = _with(

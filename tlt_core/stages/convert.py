@@ -1,11 +1,22 @@
-"""Stage: build a TensorRT engine from an exported model (``tlt-converter``)."""
+"""Stage: build a TensorRT engine from an exported model (``tlt-converter``).
+
+``-o`` names the engine's outputs. When they belong to another output layout of the
+exported network (``-o NMS`` for an SSD exported with the BatchedNMS outputs, as 000's
+``tlt-converter -o NMS`` example does), the graph is given that layout first
+(``Network.with_output_layout``: stock operators after the same NMS). Output names are
+checked against the model before TensorRT is needed.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from tlt_core.errors import UsageError, located
 from tlt_core.export.tensorrt import EngineBuildInfo, EngineOptions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -13,6 +24,48 @@ class ConvertResult:
     engine_path: str
     info_path: str
     info: EngineBuildInfo
+
+
+def engine_onnx(onnx_bytes: bytes, output_names: tuple[str, ...]) -> bytes:
+    """The ONNX model to build an engine with outputs ``output_names``: as exported, or
+    in the layout of its network that has them; UsageError (``-o``) when neither has."""
+    import onnx
+
+    from tlt_core.export.onnx import get_metadata, model_bytes, set_metadata
+    from tlt_core.networks import NETWORKS
+
+    model = onnx.load_from_string(onnx_bytes)
+    present = [o.name for o in model.graph.output]
+    missing = [name for name in output_names if name not in present]
+    if not missing:
+        return onnx_bytes
+    metadata = get_metadata(model)
+    network = NETWORKS.get(str(metadata.get("network")))
+    layout = network.layout_for_outputs(output_names) if network is not None else None
+    if network is None or layout is None:
+        raise UsageError(
+            located(
+                f"output {missing[0]!r} is not a model output; outputs: {','.join(present)}"
+                + (
+                    f" (or another layout of {network.name}: {', '.join(network.output_layouts)})"
+                    if network is not None and len(network.output_layouts) > 1
+                    else ""
+                ),
+                field="-o",
+            )
+        )
+    relaid = network.with_output_layout(model, layout)
+    set_metadata(
+        relaid, {"outputs": [o.name for o in relaid.graph.output], "output_layout": layout}
+    )
+    log.info(
+        "-o %s: the %s outputs of this %s export, computed from its %s outputs",
+        ",".join(output_names),
+        layout,
+        network.name,
+        metadata.get("output_layout", network.output_layouts[0]),
+    )
+    return model_bytes(relaid)
 
 
 def build_engine(
@@ -27,5 +80,7 @@ def build_engine(
 
     options = options or EngineOptions()
     onnx_bytes = tensorrt.read_model_bytes(input_file, key)
+    if options.output_names:
+        onnx_bytes = engine_onnx(onnx_bytes, options.output_names)
     info = tensorrt.build_engine(onnx_bytes, engine_path, options, source=str(input_file))
     return ConvertResult(engine_path=info.engine_path, info_path=info.info_path, info=info)

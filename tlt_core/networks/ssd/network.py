@@ -41,6 +41,8 @@ class SsdNetwork(Network):
     # Runners return softmax(conf) and loc; in the exported graph they are named so.
     raw_output_names: ClassVar[tuple[str, ...]] = (SCORES_TENSOR, LOC)
     export_variants: ClassVar[tuple[str, ...]] = ("onnx", "efficient_nms_trt")
+    # BatchedNMS's four tensors, or TLT 3.0's NMS / NMS_1 (see onnx_postprocess).
+    output_layouts: ClassVar[tuple[str, ...]] = ("batched_nms", "tlt_nms")
 
     # --- spec ------------------------------------------------------------------------------
     def load_spec(self, path):
@@ -286,6 +288,30 @@ class SsdNetwork(Network):
 
         return postprocess
 
+    def final_postprocessor(self, spec, info: ModelInfo, *, threshold=None):
+        import numpy as np
+
+        from tlt_core.boxes.nms import Detections
+        from tlt_core.networks.ssd.onnx_postprocess import read_detections
+
+        def postprocess(outputs, image_sizes):
+            rows = read_detections(outputs)
+            if len(rows) != len(image_sizes):
+                raise ValueError(f"{len(rows)} images of outputs, {len(image_sizes)} sizes")
+            result = []
+            for row, (height, width) in zip(rows, image_sizes, strict=True):
+                scale = np.array([width, height, width, height], np.float64)
+                boxes = np.clip(row.boxes.astype(np.float64) * scale, 0.0, scale)
+                detections = Detections(
+                    boxes, row.classes.astype(np.int64) - 1, row.scores.astype(np.float64)
+                )
+                result.append(
+                    detections if threshold is None else keep_confident(detections, threshold)
+                )
+            return result
+
+        return postprocess
+
     def ground_truth(self, batch: Mapping[str, Any]) -> list[Any]:
         from tlt_core.evaluate.ap import GroundTruth
 
@@ -384,6 +410,16 @@ class SsdNetwork(Network):
             raise ExportError(f"{cfg.num_anchors} anchors for a model with {boxes} box predictions")
         return attach_postprocess(network_onnx, cfg, variant)
 
+    def with_output_layout(self, exported, layout):
+        from tlt_core.networks.ssd.onnx_postprocess import with_layout
+
+        return with_layout(exported, layout)
+
+    def layout_for_outputs(self, names):
+        from tlt_core.networks.ssd.onnx_postprocess import layout_of
+
+        return layout_of(names)
+
     def export_metadata(self, spec, model, *, variant) -> dict[str, Any]:
         cfg = self._postprocess_config(spec, model)
         return {
@@ -423,6 +459,7 @@ class SsdNetwork(Network):
         batch_size,
         engine_file,
         cal_cache_file,
+        output_layout="batched_nms",
     ) -> dict[str, str]:
         from tlt_core.networks.ssd.deepstream import deepstream_files
 
@@ -434,6 +471,7 @@ class SsdNetwork(Network):
             batch_size=batch_size,
             engine_file=engine_file,
             cal_cache_file=cal_cache_file,
+            output_layout=output_layout,
         )
 
 

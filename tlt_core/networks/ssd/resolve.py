@@ -390,23 +390,11 @@ def resolve_augmentation(proto: pb.Experiment, check: Checker) -> AugmentationSp
     width = check.int_field(ac, "output_width", f"{prefix}.output_width", None)
     height = check.int_field(ac, "output_height", f"{prefix}.output_height", None)
     channels = check.int_field(ac, "output_channel", f"{prefix}.output_channel", 3)
+    # 000's augmentation table asks for multiples of 32 and its training section for
+    # W, H >= 128, yet its own sample spec is 300x300, which this tlt must accept unchanged,
+    # and nothing here fails on other sizes (every predictor map is at least 1x1): neither
+    # limit is enforced (MIN_INPUT_SIDE, INPUT_SIDE_MULTIPLE document them).
     for name, side in (("output_width", width), ("output_height", height)):
-        # 000 states both limits, yet its own sample spec is 300x300 (not a multiple of
-        # 32), which this tlt must accept unchanged; nothing here fails on other sizes
-        # (every predictor map is at least 1x1). So the spec load says where a size is
-        # outside 000's limits (a TensorRT/DeepStream deployment may expect them) and
-        # goes on.
-        if side < MIN_INPUT_SIDE:
-            check.note(
-                f"{prefix}.{name}",
-                f"{side} is below the {MIN_INPUT_SIDE} 000 requires for training input",
-            )
-        if side % INPUT_SIDE_MULTIPLE:
-            check.note(
-                f"{prefix}.{name}",
-                f"{side} is not a multiple of {INPUT_SIDE_MULTIPLE} as 000's "
-                "augmentation_config table asks",
-            )
         if side > MAX_INPUT_SIDE:
             check.fail(f"{prefix}.{name}", f"{side} is above the {MAX_INPUT_SIDE} this tlt trains")
     if width * height > MAX_INPUT_PIXELS:
