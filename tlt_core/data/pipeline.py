@@ -441,7 +441,8 @@ def build_dataset(
     dataset = dataset.padded_batch(
         batch_size,
         padded_shapes={
-            "image": [out_h, out_w, 3],
+            # the transform's channels: 3, or 1 for a grey model input (SSD output_channel)
+            "image": [out_h, out_w, getattr(transform, "channels", 3)],
             "boxes": [n, 4],
             "classes": [n],
             "difficult": [n],

@@ -192,13 +192,14 @@ class SsdNetwork(Network):
     def preprocess(self, spec, rgb):
         import tensorflow as tf
 
-        from tlt_core.networks.ssd.augment import model_input, resize_example
+        from tlt_core.networks.ssd.augment import model_channels, model_input, resize_example
 
         output_size = (spec.input_shape[0], spec.input_shape[1])
         pixels, _ = resize_example(
             tf.convert_to_tensor(rgb), tf.zeros((0, 4), tf.float32), output_size
         )
-        return model_input(pixels, spec.image_mean_bgr).numpy()
+        inputs = model_input(pixels, spec.image_mean_bgr)
+        return model_channels(inputs, int(spec.input_shape[2])).numpy()
 
     # --- training --------------------------------------------------------------------------
     def training_model(self, model):
