@@ -226,6 +226,11 @@ def test_converter_cli_as_000_prints_it_reaches_tensorrt(exports, capsys):
     code = main([*argv[:5], "BOGUS", *argv[6:]])
     assert code == 2
     assert "-o: output 'BOGUS' is not a model output" in capsys.readouterr().err
+    code = main([*argv[:3], "3,384,1248", *argv[4:]])  # 000's dims, not this model's
+    assert code == 2
+    assert "-d: input dims 3,384,1248 (nchw) do not match the model input Input" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("suffix", [".trt", ".engine", ".plan"])

@@ -3,8 +3,8 @@
 ``-o`` names the engine's outputs. When they belong to another output layout of the
 exported network (``-o NMS`` for an SSD exported with the BatchedNMS outputs, as 000's
 ``tlt-converter -o NMS`` example does), the graph is given that layout first
-(``Network.with_output_layout``: stock operators after the same NMS). Output names are
-checked against the model before TensorRT is needed.
+(``Network.with_output_layout``: stock operators after the same NMS). Output names and
+``-d`` are checked against the model before TensorRT is needed.
 """
 
 from __future__ import annotations
@@ -68,6 +68,33 @@ def engine_onnx(onnx_bytes: bytes, output_names: tuple[str, ...]) -> bytes:
     return model_bytes(relaid)
 
 
+def check_input_dims(onnx_bytes: bytes, options: EngineOptions) -> None:
+    """``-d`` against the model's single input (NCHW, static dims), before TensorRT: the
+    same rule TensorRT's network is checked with afterwards (a dynamic dim takes any)."""
+    import onnx
+
+    if options.input_dims is None:
+        return
+    model = onnx.load_from_string(onnx_bytes)
+    if len(model.graph.input) != 1:
+        return  # -d describes one input; several rely on -p
+    tensor = model.graph.input[0]
+    shape = [d.dim_value or -1 for d in tensor.type.tensor_type.shape.dim]
+    dims = list(options.input_dims)
+    if options.input_order == "nhwc" and len(dims) == 3:
+        dims = [dims[2], dims[0], dims[1]]
+    if len(shape) - 1 != len(dims) or any(
+        m not in (-1, d) for m, d in zip(shape[1:], dims, strict=True)
+    ):
+        raise UsageError(
+            located(
+                f"input dims {','.join(map(str, options.input_dims))} ({options.input_order}) "
+                f"do not match the model input {tensor.name} {shape} (NCHW, -1: any)",
+                field="-d",
+            )
+        )
+
+
 def build_engine(
     input_file: str | Path,
     engine_path: str | Path,
@@ -82,5 +109,6 @@ def build_engine(
     onnx_bytes = tensorrt.read_model_bytes(input_file, key)
     if options.output_names:
         onnx_bytes = engine_onnx(onnx_bytes, options.output_names)
+    check_input_dims(onnx_bytes, options)
     info = tensorrt.build_engine(onnx_bytes, engine_path, options, source=str(input_file))
     return ConvertResult(engine_path=info.engine_path, info_path=info.info_path, info=info)
