@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlt_core.errors import ExportError, ModelFileError
+from tlt_core.errors import ModelFileError
 from tlt_core.networks import get_network
 
 KEY = "export-key"
