@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tlt_core.errors import SpecError
@@ -165,3 +166,71 @@ def test_enable_qat_is_refused_at_spec_load(tmp_path):
     assert "training_config.enable_qat: quantization-aware training is not implemented" in str(
         error
     )
+
+
+# -- item 8: infer_nms_score_bits: TensorRT's NMS score cut, in the shared NMS and the graph -
+def test_score_key_is_the_fp16_bit_cut():
+    from tlt_core.boxes.nms import score_sort_key
+
+    scores = np.array([0.0, 6e-6, 0.01, 0.3, 0.30004, 0.5, 0.75, 0.999, 1.0], np.float32)
+    assert np.array_equal(score_sort_key(scores, 0), scores.astype(np.float64))
+    bits = np.asarray(scores, np.float16).view(np.uint16).astype(np.int64)
+    for n in (1, 4, 10):
+        assert np.array_equal(score_sort_key(scores, n), bits >> (10 - n))
+    # 3 bits: 0.3 and 0.30004 share a key (same order as their anchors), 0.5 and 0.75 not.
+    key = score_sort_key(scores, 3)
+    assert key[3] == key[4] and key[5] < key[6]
+
+
+def test_score_bits_reorder_nms_as_documented():
+    from tlt_core.boxes.nms import NmsConfig, nms_multiclass
+
+    # Two far-apart boxes of one class: 0.31 before 0.3 exactly, but with 2 bits both cut
+    # to the same key and the lower anchor comes first; scores returned stay exact.
+    boxes = np.array([[0, 0, 0.1, 0.1], [0.5, 0.5, 0.6, 0.6]])
+    scores = np.array([[0.0, 0.3], [0.0, 0.31]])
+    anchor, _, score = nms_multiclass(boxes, scores, NmsConfig(0.01, 0.5, 10))
+    assert anchor.tolist() == [1, 0] and score.tolist() == [0.31, 0.3]
+    anchor, _, score = nms_multiclass(boxes, scores, NmsConfig(0.01, 0.5, 10, score_bits=2))
+    assert anchor.tolist() == [0, 1] and score.tolist() == [0.3, 0.31]
+
+
+@pytest.mark.parametrize("score_bits", [1, 3, 10])
+def test_graph_nms_with_score_bits_matches_the_shared_nms(score_bits):
+    import onnxruntime as ort
+
+    from tlt_core.boxes.nms import NmsConfig
+    from tlt_core.networks.ssd.network import softmax
+    from tlt_core.networks.ssd.onnx_postprocess import PostprocessConfig, build_postprocess_graph
+    from tlt_core.networks.ssd.postprocess import detections_from_outputs
+
+    rng = np.random.default_rng(score_bits)
+    count, classes = 200, 3
+    anchors = np.concatenate(
+        [rng.uniform(0, 1, (count, 2)), rng.uniform(0.05, 0.5, (count, 2))], axis=1
+    ).astype(np.float32)
+    variances = (0.1, 0.1, 0.2, 0.2)
+    cfg = PostprocessConfig(anchors, variances, classes + 1, 0.05, 0.5, 40, score_bits)
+    conf = (rng.normal(size=(2, count, classes + 1)) * 3).astype(np.float32)
+    loc = rng.normal(size=(2, count, 4)).astype(np.float32)
+    session = ort.InferenceSession(
+        build_postprocess_graph(cfg).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    num, boxes, scores, labels = session.run(None, {"conf": conf, "loc": loc})
+    nms = NmsConfig(0.05, 0.5, 40, score_bits=score_bits)
+    expected = detections_from_outputs(softmax(conf), loc, anchors, variances, nms, [(1, 1)] * 2)
+    plain = detections_from_outputs(
+        softmax(conf), loc, anchors, variances, NmsConfig(0.05, 0.5, 40), [(1, 1)] * 2
+    )
+    reordered = False
+    for b in range(2):
+        n = int(num[b, 0])
+        assert n == len(expected[b])
+        np.testing.assert_array_equal(labels[b, :n].astype(int) - 1, expected[b].classes)
+        np.testing.assert_allclose(scores[b, :n], expected[b].scores, rtol=1e-6)
+        np.testing.assert_allclose(
+            np.clip(boxes[b, :n], 0, 1), expected[b].boxes, rtol=1e-4, atol=1e-4
+        )
+        reordered |= not np.array_equal(expected[b].scores, plain[b].scores)
+    if score_bits <= 3:
+        assert reordered, "a coarse cut should change the order somewhere"

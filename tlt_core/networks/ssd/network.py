@@ -278,6 +278,7 @@ class SsdNetwork(Network):
             confidence_threshold=float(nms.confidence_threshold),
             clustering_iou_threshold=float(nms.clustering_iou_threshold),
             top_k=int(nms.top_k),
+            score_bits=int(nms.infer_nms_score_bits),
         )
 
         def postprocess(raw, image_sizes):
@@ -430,6 +431,7 @@ class SsdNetwork(Network):
                 "confidence_threshold": cfg.confidence_threshold,
                 "clustering_iou_threshold": cfg.iou_threshold,
                 "top_k": cfg.top_k,
+                "score_bits": cfg.score_bits,
             },
             "variances": list(cfg.variances),
             "num_anchors": cfg.num_anchors,
@@ -448,6 +450,7 @@ class SsdNetwork(Network):
             confidence_threshold=float(nms.confidence_threshold),
             iou_threshold=float(nms.clustering_iou_threshold),
             top_k=int(nms.top_k),
+            score_bits=int(nms.infer_nms_score_bits),
         )
 
     def deepstream_config(

@@ -58,6 +58,9 @@ class PostprocessConfig:
     confidence_threshold: float
     iou_threshold: float
     top_k: int
+    # 1..10: candidates ordered on FP16 scores cut to that many mantissa bits
+    # (tlt_core.boxes.nms rule 6, nms_config.infer_nms_score_bits); 0: exact scores.
+    score_bits: int = 0
 
     @property
     def num_anchors(self) -> int:
@@ -126,19 +129,29 @@ def _onnx_nms_nodes(cfg: PostprocessConfig):
         _const("pp_one_i64", 1, np.int64),
         _const("pp_last", [-1], np.int64),
         _const("pp_split11", [1, 1], np.int64),
+        _const("pp_flat_shape", [0, c * a], np.int64),
     ]
     n = helper.make_node
     nodes = [
         # Foreground scores, class-major for NonMaxSuppression: [B, C, A].
         n("Slice", ["pp_scores", "pp_fg_start", "pp_fg_end", "pp_axis2"], ["pp_fg"]),
         n("Transpose", ["pp_fg"], ["pp_fg_cmajor"], perm=[0, 2, 1]),
+    ]
+    # What candidates are ordered by: the scores, or their cut FP16 keys (rule 6).
+    key, key_threshold = "pp_fg_cmajor", "pp_score_thr"
+    if cfg.score_bits:
+        key_nodes, key_inits = _score_key_nodes(cfg)
+        nodes += key_nodes
+        inits += key_inits
+        key, key_threshold = "pp_fg_key", "pp_key_thr"
+    nodes += [
         n(
             "NonMaxSuppression",
-            ["pp_boxes", "pp_fg_cmajor", "pp_max_per_class", "pp_iou", "pp_score_thr"],
+            ["pp_boxes", key, "pp_max_per_class", "pp_iou", key_threshold],
             ["pp_selected"],
             center_point_box=0,
         ),
-        n("GatherND", ["pp_fg_cmajor", "pp_selected"], ["pp_sel_scores"]),
+        n("GatherND", [key, "pp_selected"], ["pp_sel_keys"]),
         # Scatter the kept scores into a dense [B, C*A] map (-1 elsewhere) and take its top K.
         n("Slice", ["pp_selected", "pp_col_b", "pp_col_c", "pp_axis1"], ["pp_sel_b"]),
         n("Slice", ["pp_selected", "pp_col_c", "pp_col_end", "pp_axis1"], ["pp_sel_ca"]),
@@ -155,18 +168,21 @@ def _onnx_nms_nodes(cfg: PostprocessConfig):
             ["pp_dense_init"],
             value=helper.make_tensor("pp_minus_one", TensorProto.FLOAT, [1], [-1.0]),
         ),
-        n("ScatterND", ["pp_dense_init", "pp_scatter_idx", "pp_sel_scores"], ["pp_dense"]),
+        n("ScatterND", ["pp_dense_init", "pp_scatter_idx", "pp_sel_keys"], ["pp_dense"]),
         n(
             "TopK",
             ["pp_dense", "pp_k"],
-            ["pp_top_scores", "pp_top_idx"],
+            ["pp_top_keys", "pp_top_idx"],
             axis=1,
             largest=1,
             sorted=1,
         ),
-        n("GreaterOrEqual", ["pp_top_scores", "pp_zero"], ["pp_valid"]),
+        n("GreaterOrEqual", ["pp_top_keys", "pp_zero"], ["pp_valid"]),
         n("Cast", ["pp_valid"], ["pp_valid_i32"], to=TensorProto.INT32),
         n("ReduceSum", ["pp_valid_i32", "pp_axis1"], ["num_detections"], keepdims=1),
+        # The exact scores of the rows TopK chose: the keys only ordered them.
+        n("Reshape", ["pp_fg_cmajor", "pp_flat_shape"], ["pp_fg_flat"]),
+        n("GatherElements", ["pp_fg_flat", "pp_top_idx"], ["pp_top_scores"], axis=1),
         n("Where", ["pp_valid", "pp_top_scores", "pp_zero"], ["detection_scores"]),
         # Flat index -> (class, anchor); classes are model indices (background = 0).
         n("Div", ["pp_top_idx", "pp_num_anchors"], ["pp_top_c"]),
@@ -178,6 +194,41 @@ def _onnx_nms_nodes(cfg: PostprocessConfig):
         n("GatherND", ["pp_boxes", "pp_top_a_idx"], ["pp_top_boxes"], batch_dims=1),
         n("Unsqueeze", ["pp_valid", "pp_last"], ["pp_valid_box"]),
         n("Where", ["pp_valid_box", "pp_top_boxes", "pp_zero"], ["detection_boxes"]),
+    ]
+    return nodes, inits
+
+
+def _score_key_nodes(cfg: PostprocessConfig):
+    """``pp_fg_key``: each score rounded to FP16 and cut to its exponent and top
+    ``score_bits`` mantissa bits (as a float: floor(x / 2^(e - bits)) * 2^(e - bits), e the
+    FP16 exponent, at least -14 for subnormals), the order `boxes.nms.score_sort_key`
+    gives; scores not above the confidence threshold get -1, so NonMaxSuppression drops
+    them (``pp_key_thr`` -0.5) on the exact comparison."""
+    from onnx import TensorProto, helper
+
+    inits = [
+        _const("pp_ln2", float(np.log(2.0))),
+        _const("pp_two", 2.0),
+        _const("pp_min_exp", -14.0),
+        _const("pp_bits", float(cfg.score_bits)),
+        _const("pp_minus_one_f", -1.0),
+        _const("pp_key_thr", [-0.5]),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Cast", ["pp_fg_cmajor"], ["pp_fg_half"], to=TensorProto.FLOAT16),
+        n("Cast", ["pp_fg_half"], ["pp_fg_h"], to=TensorProto.FLOAT),
+        n("Log", ["pp_fg_h"], ["pp_fg_log"]),
+        n("Div", ["pp_fg_log", "pp_ln2"], ["pp_fg_log2"]),
+        n("Floor", ["pp_fg_log2"], ["pp_fg_exp_raw"]),
+        n("Max", ["pp_fg_exp_raw", "pp_min_exp"], ["pp_fg_exp"]),
+        n("Sub", ["pp_fg_exp", "pp_bits"], ["pp_fg_step_exp"]),
+        n("Pow", ["pp_two", "pp_fg_step_exp"], ["pp_fg_step"]),
+        n("Div", ["pp_fg_h", "pp_fg_step"], ["pp_fg_units"]),
+        n("Floor", ["pp_fg_units"], ["pp_fg_units_cut"]),
+        n("Mul", ["pp_fg_units_cut", "pp_fg_step"], ["pp_fg_cut"]),
+        n("Greater", ["pp_fg_cmajor", "pp_score_thr"], ["pp_fg_above"]),
+        n("Where", ["pp_fg_above", "pp_fg_cut", "pp_minus_one_f"], ["pp_fg_key"]),
     ]
     return nodes, inits
 

@@ -363,13 +363,10 @@ def resolve_nms(proto: pb.Experiment, check: Checker) -> NmsSpec:
     check.in_range(f"{prefix}.{iou_name}", iou, 0.0, 1.0, low_open=True)
     score_bits = int(nc.infer_nms_score_bits)
     if score_bits:  # 0 (absent): ordinary NMS, TLT's default
+        # Its meaning here: NMS orders candidates on FP16 scores cut to that many mantissa
+        # bits, as TensorRT OSS's NMS plugin does (tlt_core.boxes.nms rule 6), in the
+        # shared NMS and the exported graph alike.
         check.in_range(f"{prefix}.infer_nms_score_bits", score_bits, 1, MAX_NMS_SCORE_BITS)
-        check.note(
-            f"{prefix}.infer_nms_score_bits",
-            "accepted for compatibility with TLT's spec; it has no effect here (it sets the "
-            "score bits TensorRT OSS's NMS plugin sorts on; the exported graph's NMS sorts "
-            "on the whole score)",
-        )
     return NmsSpec(
         confidence_threshold=confidence,
         clustering_iou_threshold=iou,
