@@ -149,13 +149,15 @@ def test_n_workers_pipeline_runs_with_fixed_parallelism(tmp_path):
     assert sum(b["image"].shape[0] for b in batches) == 2
 
 
-def test_use_multiprocessing_flag_is_accepted_and_said_to_do_nothing(caplog):
-    from tlt_core.cli import build_parser
+def test_use_multiprocessing_flag_is_accepted_and_said_to_do_nothing(tmp_path, capsys):
+    from tlt_core.cli import main
 
-    args = build_parser().parse_args(
-        ["ssd", "train", "-e", "s.txt", "-r", "r", "-k", "k", "--use_multiprocessing"]
-    )
-    assert args.use_multiprocessing
+    missing = tmp_path / "absent.txt"
+    argv = ["ssd", "train", "-e", str(missing), "-r", str(tmp_path / "r"), "-k", "k"]
+    assert main([*argv, "--use_multiprocessing"]) == 2  # the spec is missing: stops there
+    err = capsys.readouterr().err
+    assert "--use_multiprocessing: accepted for compatibility with TLT; it has no effect" in err
+    assert "no such spec file" in err.splitlines()[-1]
 
 
 # -- item 9: enable_qat refused until QAT exists -----------------------------------------------
