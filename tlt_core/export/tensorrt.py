@@ -112,6 +112,7 @@ class EngineOptions:
     # scores and loc, so the engine can be evaluated with the shared decode + NMS).
     extra_outputs: tuple[str, ...] = ()
     int8_mode: str = "cache"  # cache: calibration cache; qdq: the ONNX's Q/DQ nodes
+    verbose: bool = False  # TensorRT's verbose log (tlt-converter -v)
 
     def __post_init__(self) -> None:
         if self.int8_mode not in INT8_MODES:
@@ -381,7 +382,7 @@ def build_engine(
         else b""
     )
     trt = import_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = trt.Logger(trt.Logger.VERBOSE if opts.verbose else trt.Logger.WARNING)
     trt.init_libnvinfer_plugins(logger, "")  # EfficientNMS_TRT and the other stock plugins
     try:
         builder = trt.Builder(logger)

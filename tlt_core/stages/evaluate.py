@@ -38,6 +38,7 @@ class EvalResult:
     skipped_images: int = 0  # validation images that failed to decode (left out of the AP)
     label_set_sha256: str = ""  # identity of the ground truth evaluated on
     metric: str = "mAP"  # the primary metric's name
+    runner: str = ""  # the runtime that ran the model (ModelRunner.description)
 
     @property
     def value(self) -> float:
@@ -97,6 +98,8 @@ def evaluate(
     spec = net.spec_of(spec_path)
     runner = open_runner(model_path, key, net)
     net.check_model(spec, runner, source=str(model_path))
+    runner_description = str(getattr(runner, "description", type(runner).__name__))
+    log.info("runner: %s", runner_description)
 
     drawing = net.frame_drawing(spec) if frames > 0 else None
     selector = None
@@ -159,4 +162,5 @@ def evaluate(
         skipped_images=collected.skipped_images,
         label_set_sha256=label_set_sha256(collected, spec.class_names),
         metric=result.name,
+        runner=runner_description,
     )
