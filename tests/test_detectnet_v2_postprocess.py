@@ -91,8 +91,8 @@ def test_buckets_ignore_objects_outside_their_ranges():
     )
     metrics = evaluate_detections([low], [truth], ["car"], [0.7], {"easy": easy})
     assert metrics.buckets["easy"].mAP == pytest.approx(1.0)
-    table = format_table(metrics, cost=0.0021)
-    assert "Validation cost: 0.002100" in table and "combined" in table and "easy" in table
+    table = format_table(metrics)
+    assert "combined" in table and "easy" in table
 
 
 def test_per_class_iou_thresholds():

@@ -114,3 +114,28 @@ class DetectNetCost(keras.losses.Loss):
         weights = ops.stop_gradient(self.weights_now())  # [C, 2]
         per_class = ops.sum(weights[None] * costs, axis=-1)  # [B, C]
         return ops.sum(ops.convert_to_tensor(self.class_weights)[None] * per_class, axis=-1)
+
+
+def evaluation_cost(cost_spec, num_classes: int):
+    """``(y_true, y_pred) -> cost per image`` (NumPy) of a trained model: the training cost
+    with the objective weights where training ends (``weight_target``). Autoweighting's
+    moving averages are training state a model file does not keep, so they are left out;
+    the figure is comparable between models and data sets, not with the training loss."""
+    classes = cost_spec.classes
+    class_weights = np.array([k.class_weight for k in classes], np.float32)
+    class_weights /= class_weights.sum()
+    foreground = np.array([k.coverage_foreground_weight for k in classes], np.float32)
+    weights = objective_weights(
+        1.0,
+        np.array([k.initial_weights for k in classes], np.float32),
+        np.array([k.target_weights for k in classes], np.float32),
+        float(cost_spec.min_objective_weight),
+        float(cost_spec.max_objective_weight),
+    )
+
+    def cost(y_true, y_pred) -> np.ndarray:
+        cov_cost, bbox_cost = cost_terms(y_true, y_pred, num_classes, foreground)
+        per_class = weights[None, :, 0] * cov_cost + weights[None, :, 1] * bbox_cost
+        return np.asarray(ops.convert_to_numpy(ops.sum(class_weights[None] * per_class, -1)))
+
+    return cost

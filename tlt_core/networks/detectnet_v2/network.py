@@ -20,7 +20,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo, Network, TrainingSettings
+from tlt_core.networks.base import (
+    FrameDrawing,
+    MetricResult,
+    MetricSpec,
+    ModelInfo,
+    Network,
+    TrainingSettings,
+)
 from tlt_core.networks.detectnet_v2.outputs import (
     BBOX_NODE,
     BBOX_OUTPUT,
@@ -168,6 +175,13 @@ class DetectNetV2Network(Network):
 
     def has_validation_data(self, spec) -> bool:
         return bool(spec.validation_data_sources) or spec.validation_fold is not None
+
+    def training_sources(self, spec):
+        if spec.validation_fold is not None:
+            from tlt_core.networks.detectnet_v2.spec import fold_sources
+
+            return list(fold_sources(spec, training=True))
+        return list(spec.data_sources)
 
     def preprocess(self, spec, rgb):
         from tlt_core.data.render_cv import render_window
@@ -367,6 +381,26 @@ class DetectNetV2Network(Network):
 
     def eval_batch_size(self, spec) -> int:
         return int(spec.eval.batch_size)
+
+    def evaluation_cost(self, spec):
+        from tlt_core.networks.detectnet_v2.cost import evaluation_cost
+        from tlt_core.networks.detectnet_v2.rasterizer import RasterSettings, rasterize
+
+        settings = RasterSettings.from_experiment(spec)
+        cost = evaluation_cost(spec.cost, spec.num_classes)
+
+        def batch_cost(raw, batch):
+            cov, bbox = (np.asarray(r, np.float32).transpose(0, 2, 3, 1) for r in raw)
+            y_true = rasterize(batch["boxes"], batch["classes"], settings).numpy()
+            return cost(y_true, np.concatenate([cov, bbox], axis=-1))
+
+        return batch_cost
+
+    def frame_drawing(self, spec) -> FrameDrawing:
+        return FrameDrawing(
+            tuple(float(v) for v in spec.image_mean_bgr),
+            tuple(float(t) for t in spec.eval.iou_thresholds),
+        )
 
     # --- inference -------------------------------------------------------------------------
     def add_task_options(self, task, parser) -> None:
