@@ -24,8 +24,10 @@ ALL_OFF = dataclasses.replace(
     zoom_out_max_scale=1.0,
     random_flip=0.0,
 )
-# 8-bit output of a bilinear resampling to 1/32 pixel: half a level of rounding, plus a hair.
-RENDER_ATOL = 0.51
+# 8-bit output of a bilinear resampling to 1/32 pixel: half a level of rounding, plus what
+# OpenCV's fixed-point interpolation weights add (they changed between OpenCV 4 and 5: one
+# pixel in 18k was 0.5101 off with 5.1).
+RENDER_ATOL = 0.53
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

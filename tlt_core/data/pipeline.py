@@ -308,28 +308,39 @@ def _source_dataset(source: InputSource, shuffle: bool, seed: int) -> tuple[tf.d
 # -- objects ---------------------------------------------------------------------------------
 
 
-def _class_table(experiment: Any) -> tf.lookup.StaticHashTable:
-    """Lower-case source class -> model index (1..C); anything else (DontCare too) -> 0."""
-    index = {name: i + 1 for i, name in enumerate(experiment.class_names)}
-    keys, values = [], []
-    for source, target in experiment.class_mapping.items():
-        if source.lower() == kitti.DONTCARE:
-            continue
-        keys.append(source.lower())
-        values.append(index[target.lower()])
-    if not keys:
-        raise DataError(
-            "target_class_mapping maps no class",
-            experiment.path,
-            field="dataset_config.target_class_mapping",
-        )
-    return tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(values, tf.int32)),
-        default_value=0,
-    )
+class ClassIndex:
+    """Lower-case source class -> model index (1..C); anything else (DontCare too) -> 0.
+
+    A vectorised comparison against the few mapped names rather than a
+    ``tf.lookup.StaticHashTable``: a table lookup is a stateful op, and under
+    ``enable_op_determinism`` (any spec with a ``random_seed``) tf.data then runs the whole
+    per-image map on one thread (and TensorFlow logs a ``use_unbounded_threadpool``
+    NodeDef error each time it makes that rewrite, once per epoch)."""
+
+    def __init__(self, experiment: Any) -> None:
+        index = {name: i + 1 for i, name in enumerate(experiment.class_names)}
+        keys, values = [], []
+        for source, target in experiment.class_mapping.items():
+            if source.lower() == kitti.DONTCARE:
+                continue
+            keys.append(source.lower())
+            values.append(index[target.lower()])
+        if not keys:
+            raise DataError(
+                "target_class_mapping maps no class",
+                experiment.path,
+                field="dataset_config.target_class_mapping",
+            )
+        self.keys = tf.constant(keys)
+        self.values = tf.constant(values, tf.int32)
+
+    def lookup(self, names: tf.Tensor) -> tf.Tensor:
+        """Graph op: string ``[N]`` -> int32 ``[N]``."""
+        match = tf.equal(names[:, tf.newaxis], self.keys[tf.newaxis, :])
+        return tf.reduce_max(tf.where(match, self.values[tf.newaxis, :], 0), axis=1)
 
 
-def _select_objects(record: dict, table, keep_difficult: bool) -> tuple[tf.Tensor, ...]:
+def _select_objects(record: dict, table: ClassIndex, keep_difficult: bool) -> tuple[tf.Tensor, ...]:
     classes = table.lookup(tf.strings.lower(record["class_names"]))
     difficult = record["occlusion"] > 0
     keep = classes > 0
@@ -372,7 +383,7 @@ def build_dataset(
         raise DataError(f"batch size must be positive, got {batch_size}", field="batch_size")
     shuffle = training if shuffle is None else shuffle
     seed = int(experiment.random_seed if seed is None else seed)
-    table = _class_table(experiment)
+    table = ClassIndex(experiment)
     keep_difficult = (not training) or experiment.include_difficult_in_training
 
     parts, sizes = [], []
