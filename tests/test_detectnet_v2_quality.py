@@ -24,7 +24,9 @@ from tlt_core.data.sample import generate_sample_data
 from tlt_core.networks.detectnet_v2.sample_spec import sample_spec
 
 KEY = "dnv2-quality"
-REACHED_MAP = 0.50
+# Reached so far: 0.555 after 8 of the 20 epochs (car 0.67, cyclist 0.72, pedestrian 0.27;
+# ~25 min on a machine shared by 4 jobs); the full run was not measured yet.
+REACHED_MAP = 0.55
 CLUSTER_PARAMS = Path("/work/shared/specs/detectnet_v2_inference_cluster_params.json")
 PRUNE_THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
 MIN_PRUNED = 0.40
@@ -76,6 +78,27 @@ def test_inference_labels_score_as_evaluate(trained, tmp_path):
     from tlt_core.stages.inference import inference
 
     root, spec, model, evaluated = trained
+    # 002's file with the spec's clustering (postprocessing_config) and no confidence_th:
+    # the same clustering as evaluate's. The shared file as it is clusters otherwise (its
+    # eps and coverage thresholds were set for KITTI at 1248x384) and drops clusters
+    # under its confidence_th, so its mAP differs by what those settings change.
+    from tlt_core.networks import get_network
+
+    params = json.loads(CLUSTER_PARAMS.read_text())
+    experiment = get_network("detectnet_v2").load_spec(spec)
+    for key, field in (
+        ("dbscan_eps", "dbscan_eps"),
+        ("dbscan_min_samples", "dbscan_min_samples"),
+        ("min_cov_to_cluster", "coverage_threshold"),
+        ("min_obj_height", "minimum_bounding_box_height"),
+    ):
+        params[key] = {
+            name: getattr(setting, field)
+            for name, setting in zip(experiment.class_names, experiment.clustering, strict=True)
+        }
+    params["confidence_th"] = {name: 0.0 for name in experiment.class_names}
+    cluster_params = tmp_path / "cluster_params.json"
+    cluster_params.write_text(json.dumps(params))
     inference(
         model,
         spec,
@@ -84,7 +107,7 @@ def test_inference_labels_score_as_evaluate(trained, tmp_path):
         tmp_path / "images_annotated",
         label_dir=tmp_path / "labels",
         network="detectnet_v2",
-        options={"cluster_params_file": str(CLUSTER_PARAMS)},
+        options={"cluster_params_file": str(cluster_params)},
     )
     truth = _mapped_ground_truth(root / "data" / "val" / "label_2", tmp_path / "gt")
     scored = evaluate_labels(truth, tmp_path / "labels", classes=["car", "cyclist", "pedestrian"])
