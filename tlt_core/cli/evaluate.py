@@ -22,7 +22,11 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         description=f"Compute {network.primary_metric.description} of a model over the "
         "validation sources of the spec, as its evaluation config says.",
     )
-    add_model_option(parser, help="model file: .tlt, .onnx, .etlt or .engine (local or s3://)")
+    add_model_option(
+        parser,
+        help="model file: .tlt, .onnx, .etlt, or a TensorRT engine .engine/.trt/.plan "
+        "(local or s3://)",
+    )
     add_spec_option(parser)
     add_key_option(parser, required=False, help="encryption key of a .tlt model")
     add_job_options(parser)
@@ -73,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             network=args.network,
             use_training_set=args.use_training_set,
         )
+    print(f"runner: {result.runner}")
     print(result.table)
     log.info("per-class AP table printed on stdout")
     return 0

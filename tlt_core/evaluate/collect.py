@@ -2,8 +2,9 @@
 evaluate`` and the INT8 accuracy check.
 
 A ``ModelRunner`` (``tlt_core.inference_runner``) maps each batch of the network's evaluation
-pipeline (``input_pipeline(training=False)``) to raw outputs; the network's post-processor
-turns them into one prediction per image and its ``metric`` scores them against the truth it
+pipeline (``input_pipeline(training=False)``) to raw outputs (or, for an engine that has
+only its final outputs, to those: ``detect`` and the network's ``final_postprocessor``); the
+network's post-processor turns them into one prediction per image and its ``metric`` scores them against the truth it
 reads from the batch. For detectors, predictions and truth are compared in the network's
 input pixels (IoU does not change under the per-axis resize to the original image).
 """
@@ -51,6 +52,20 @@ def collect_predictions(
         batch_size = min(batch_size, runner.max_batch_size)
     from tlt_core.data.pipeline import InputStats
 
+    run = runner.predict
+    if getattr(runner, "final_outputs_only", False):
+        # An engine with only the final outputs (tlt-converter -o): the network reads those.
+        run = runner.detect
+        on_raw = None  # no raw outputs to take the cost of
+        if postprocess is None:
+            postprocess = network.final_postprocessor(spec, runner)
+            if postprocess is None:
+                from tlt_core.errors import ModelFileError
+
+                raise ModelFileError(
+                    f"{network.name} predictions need the raw outputs "
+                    f"{', '.join(network.raw_output_names)}, which this model lacks"
+                )
     if postprocess is None:
         postprocess = network.postprocessor(spec, runner)
     height, width = spec.input_shape[0], spec.input_shape[1]
@@ -62,7 +77,7 @@ def collect_predictions(
     for batch in dataset.as_numpy_iterator():
         images = batch["image"]
         n = images.shape[0]
-        raw = runner.predict(images)
+        raw = run(images)
         if on_raw is not None:
             on_raw(raw, batch)
         predictions = postprocess(raw, [(height, width)] * n)

@@ -169,11 +169,15 @@ def export_model(
     *,
     variant: str,
     opset: int = DEFAULT_OPSET,
+    layout: str | None = None,
 ) -> ExportedModel:
     """Convert ``model`` (a ``network`` model for ``spec``) and append the network's
-    post-processing graph (``network.onnx_postprocess``); both carry the metadata."""
+    post-processing graph (``network.onnx_postprocess``), its outputs in ``layout`` (one
+    of ``network.output_layouts``; default the first); both carry the metadata."""
     raw = keras_to_onnx(model, opset)
     full = network.onnx_postprocess(spec, raw, model, variant=variant)
+    layout = layout or network.output_layouts[0]
+    full = network.with_output_layout(full, layout)
     height, width, channels = (int(v) for v in model.inputs[0].shape[1:])
     meta = {
         "network": network.name,
@@ -187,6 +191,7 @@ def export_model(
         "outputs": [o.name for o in full.graph.output],
         **network.export_metadata(spec, model, variant=variant),
         "postprocess": variant,
+        "output_layout": layout,
         "spec_sha256": spec_hash(spec.text),
     }
     set_metadata(raw, meta)

@@ -107,6 +107,7 @@ class EngineOptions:
     # Inner tensors also marked as engine outputs (export --engine_file adds the softmax
     # scores and loc, so the engine can be evaluated with the shared decode + NMS).
     extra_outputs: tuple[str, ...] = ()
+    verbose: bool = False  # TensorRT's verbose log (tlt-converter -v)
 
     def __post_init__(self) -> None:
         if self.data_type not in DATA_TYPES:
@@ -361,7 +362,7 @@ def build_engine(
         else b""
     )
     trt = import_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = trt.Logger(trt.Logger.VERBOSE if opts.verbose else trt.Logger.WARNING)
     trt.init_libnvinfer_plugins(logger, "")  # EfficientNMS_TRT and the other stock plugins
     try:
         builder = trt.Builder(logger)

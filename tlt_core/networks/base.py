@@ -167,6 +167,8 @@ class Network(abc.ABC):
     raw_output_names: ClassVar[tuple[str, ...]]
     # Post-processing variants ``export --nms`` may choose (first: the default).
     export_variants: ClassVar[tuple[str, ...]] = ("none",)
+    # Layouts of the exported outputs (`export --output_layout`); the first is the default.
+    output_layouts: ClassVar[tuple[str, ...]] = ("default",)
 
     # --- spec ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -473,6 +475,27 @@ class Network(abc.ABC):
     def export_metadata(self, spec: NetworkSpec, model: Any, *, variant: str) -> dict[str, Any]:
         """The network's keys for the exported model's metadata (runners read them back)."""
         return {}
+
+    def with_output_layout(self, exported: Any, layout: str) -> Any:
+        """The exported ONNX model (from `onnx_postprocess`, in the first of
+        `output_layouts`) with its outputs in ``layout``, another of `output_layouts`."""
+        if layout != self.output_layouts[0]:
+            raise ValueError(f"{self.name} exports have no output layout {layout!r}")
+        return exported
+
+    def layout_for_outputs(self, names: Sequence[str]) -> str | None:
+        """The output layout whose outputs include ``names`` (``tlt-converter -o``), or
+        None when none of `output_layouts` has them all."""
+        return None
+
+    def final_postprocessor(
+        self, spec: NetworkSpec, info: ModelInfo, *, threshold: float | None = None
+    ) -> Callable[[Mapping[str, Any], Sequence[tuple[int, int]]], list[Any]] | None:
+        """Like `postprocessor`, from an exported model's final outputs (``{name: array}``,
+        any of `output_layouts`) instead of its raw outputs: evaluates an engine built with
+        only those (``tlt-converter -o``). None: the network's predictions need the raw
+        outputs."""
+        return None
 
     @abc.abstractmethod
     def deepstream_config(

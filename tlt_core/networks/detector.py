@@ -57,6 +57,10 @@ class KittiDetector(Network):
         """The IoU at which a detection matches an object (one, or one per class)."""
         raise NotImplementedError
 
+    def parallel_calls(self, spec: Any) -> int | None:
+        """Parallel image decodes of the input pipeline (None: tf.data's choice)."""
+        return None
+
     def _sources(self, spec: Any, training: bool, sources: Any) -> Any:
         """The sources `input_pipeline` reads (default: those given, else the spec's)."""
         return sources
@@ -85,6 +89,7 @@ class KittiDetector(Network):
             seed=seed,
             repeat=repeat,
             stats=stats,
+            parallel_calls=self.parallel_calls(spec),
         )
 
     def dataset_size(self, spec, *, training, sources=None) -> int:

@@ -39,6 +39,7 @@ class EvalResult:
     label_set_sha256: str = ""  # identity of the ground truth evaluated on
     metric: str = "mAP"  # the primary metric's name
     cost: float | None = None  # the network's evaluation cost (mean per image), if it has one
+    runner: str = ""  # the runtime that ran the model (ModelRunner.description)
 
     @property
     def value(self) -> float:
@@ -104,6 +105,8 @@ def evaluate(
     spec = net.spec_of(spec_path)
     runner = open_runner(model_path, key, net)
     net.check_model(spec, runner, source=str(model_path))
+    runner_description = str(getattr(runner, "description", type(runner).__name__))
+    log.info("runner: %s", runner_description)
 
     drawing = net.frame_drawing(spec) if frames > 0 else None
     selector = None
@@ -187,4 +190,5 @@ def evaluate(
         label_set_sha256=label_set_sha256(collected, spec.class_names),
         metric=result.name,
         cost=cost,
+        runner=runner_description,
     )

@@ -7,6 +7,8 @@ Outputs (all written atomically; defaults beside ``output_path``):
 - with ``data_type="int8"``: the calibration cache (default ``cal.bin``) and, when
   ``cal_image_dir`` and ``cal_data_file`` are both given, the tensorfile;
 - with ``engine_file``: a TensorRT engine (needs TensorRT and a GPU) and its ``.json``;
+- ``output_layout``: the layout of the exported outputs (SSD: ``batched_nms`` or TLT 3.0's
+  ``tlt_nms``), which the DeepStream config is written for;
 - with ``gen_ds_config``: ``labels.txt``, ``nvinfer_config.txt`` and, for an ``.etlt``
   output, the plain ``.onnx`` DeepStream reads (it cannot open this project's sealed files).
 """
@@ -76,6 +78,7 @@ def export(
     target_opset: int = 17,
     nms_variant: str | None = None,
     network: str | None = None,
+    output_layout: str | None = None,
 ) -> ExportResult:
     from tlt_core.export import onnx as onnx_export
     from tlt_core.networks import get_network, load_model
@@ -93,6 +96,11 @@ def export(
     variant = nms_variant or net.export_variants[0]
     if variant not in net.export_variants:
         raise ExportError(located(f"{variant!r} not one of {net.export_variants}", field="nms"))
+    layout = output_layout or net.output_layouts[0]
+    if layout not in net.output_layouts:
+        raise ExportError(
+            located(f"{layout!r} not one of {net.output_layouts}", field="output_layout")
+        )
     experiment = net.spec_of(spec_path)
     if data_type == "int8" and net.training_settings(experiment).enable_qat and not force_ptq:
         raise ExportError(
@@ -129,7 +137,7 @@ def export(
     with commit_together():  # every output appears together, or none of them
         height, width, channels = experiment.input_shape
         exported = onnx_export.export_model(
-            model, net, experiment, variant=variant, opset=target_opset
+            model, net, experiment, variant=variant, opset=target_opset, layout=layout
         )
         output_path = Path(output_path) if output_path else default_output_path(model_path)
         onnx_export.write_model(output_path, exported.full, key)
@@ -180,6 +188,8 @@ def export(
                 batch_size=1,
                 engine_file=relative_to(engine_path, ds_dir),
                 cal_cache_file=relative_to(cache_path, ds_dir),
+                # only when not the default: networks with one layout take no such argument
+                **({"output_layout": layout} if layout != net.output_layouts[0] else {}),
             )
             written = {name: write_text_atomic(ds_dir / name, text) for name, text in texts.items()}
             # "labels" and "config": the labels file and the nvinfer config, in that order.

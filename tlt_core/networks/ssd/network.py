@@ -35,6 +35,8 @@ class SsdNetwork(KittiDetector):
     # Runners return softmax(conf) and loc; in the exported graph they are named so.
     raw_output_names: ClassVar[tuple[str, ...]] = (SCORES_TENSOR, LOC)
     export_variants: ClassVar[tuple[str, ...]] = ("onnx", "efficient_nms_trt")
+    # BatchedNMS's four tensors, or TLT 3.0's NMS / NMS_1 (see onnx_postprocess).
+    output_layouts: ClassVar[tuple[str, ...]] = ("batched_nms", "tlt_nms")
 
     # --- spec ------------------------------------------------------------------------------
     def load_spec(self, path):
@@ -132,19 +134,23 @@ class SsdNetwork(KittiDetector):
 
         return SsdTransform.from_spec(spec)
 
+    def parallel_calls(self, spec) -> int | None:
+        return spec.training.n_workers or None
+
     def has_validation_data(self, spec) -> bool:
         return len(spec.validation_data_sources) > 0
 
     def preprocess(self, spec, rgb):
         import tensorflow as tf
 
-        from tlt_core.networks.ssd.augment import model_input, resize_example
+        from tlt_core.networks.ssd.augment import model_channels, model_input, resize_example
 
         output_size = (spec.input_shape[0], spec.input_shape[1])
         pixels, _ = resize_example(
             tf.convert_to_tensor(rgb), tf.zeros((0, 4), tf.float32), output_size
         )
-        return model_input(pixels, spec.image_mean_bgr).numpy()
+        inputs = model_input(pixels, spec.image_mean_bgr)
+        return model_channels(inputs, int(spec.input_shape[2])).numpy()
 
     # --- training --------------------------------------------------------------------------
     def training_model(self, model):
@@ -223,6 +229,7 @@ class SsdNetwork(KittiDetector):
             confidence_threshold=float(nms.confidence_threshold),
             clustering_iou_threshold=float(nms.clustering_iou_threshold),
             top_k=int(nms.top_k),
+            score_bits=int(nms.infer_nms_score_bits),
         )
 
         def postprocess(raw, image_sizes):
@@ -231,6 +238,30 @@ class SsdNetwork(KittiDetector):
             if threshold is None:
                 return detections
             return [keep_confident(d, threshold) for d in detections]
+
+        return postprocess
+
+    def final_postprocessor(self, spec, info: ModelInfo, *, threshold=None):
+        import numpy as np
+
+        from tlt_core.boxes.nms import Detections
+        from tlt_core.networks.ssd.onnx_postprocess import read_detections
+
+        def postprocess(outputs, image_sizes):
+            rows = read_detections(outputs)
+            if len(rows) != len(image_sizes):
+                raise ValueError(f"{len(rows)} images of outputs, {len(image_sizes)} sizes")
+            result = []
+            for row, (height, width) in zip(rows, image_sizes, strict=True):
+                scale = np.array([width, height, width, height], np.float64)
+                boxes = np.clip(row.boxes.astype(np.float64) * scale, 0.0, scale)
+                detections = Detections(
+                    boxes, row.classes.astype(np.int64) - 1, row.scores.astype(np.float64)
+                )
+                result.append(
+                    detections if threshold is None else keep_confident(detections, threshold)
+                )
+            return result
 
         return postprocess
 
@@ -306,6 +337,16 @@ class SsdNetwork(KittiDetector):
             raise ExportError(f"{cfg.num_anchors} anchors for a model with {boxes} box predictions")
         return attach_postprocess(network_onnx, cfg, variant)
 
+    def with_output_layout(self, exported, layout):
+        from tlt_core.networks.ssd.onnx_postprocess import with_layout
+
+        return with_layout(exported, layout)
+
+    def layout_for_outputs(self, names):
+        from tlt_core.networks.ssd.onnx_postprocess import layout_of
+
+        return layout_of(names)
+
     def export_metadata(self, spec, model, *, variant) -> dict[str, Any]:
         cfg = self._postprocess_config(spec, model)
         return {
@@ -315,6 +356,7 @@ class SsdNetwork(KittiDetector):
                 "confidence_threshold": cfg.confidence_threshold,
                 "clustering_iou_threshold": cfg.iou_threshold,
                 "top_k": cfg.top_k,
+                "score_bits": cfg.score_bits,
             },
             "variances": list(cfg.variances),
             "num_anchors": cfg.num_anchors,
@@ -333,6 +375,7 @@ class SsdNetwork(KittiDetector):
             confidence_threshold=float(nms.confidence_threshold),
             iou_threshold=float(nms.clustering_iou_threshold),
             top_k=int(nms.top_k),
+            score_bits=int(nms.infer_nms_score_bits),
         )
 
     def deepstream_config(
@@ -345,6 +388,7 @@ class SsdNetwork(KittiDetector):
         batch_size,
         engine_file,
         cal_cache_file,
+        output_layout="batched_nms",
     ) -> dict[str, str]:
         from tlt_core.networks.ssd.deepstream import deepstream_files
 
@@ -356,6 +400,7 @@ class SsdNetwork(KittiDetector):
             batch_size=batch_size,
             engine_file=engine_file,
             cal_cache_file=cal_cache_file,
+            output_layout=output_layout,
         )
 
 
