@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         default=None,
         help="batch size (default: eval_config.batch_size)",
     )
+    parser.add_argument(
+        "--use_training_set",
+        "--use-training-set",
+        dest="use_training_set",
+        action="store_true",
+        help="evaluate on the spec's training data instead of its validation data (002)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             output_dir=output_dir,
             batch_size=args.batch_size,
             network=args.network,
+            use_training_set=args.use_training_set,
         )
     print(f"runner: {result.runner}")
     print(result.table)

@@ -35,6 +35,7 @@ def collect_predictions(
     batch_size: int | None = None,
     postprocess=None,
     on_batch=None,
+    on_raw=None,
 ) -> Collected:
     """Run ``runner`` over the evaluation pipeline: prediction + truth per image.
 
@@ -43,7 +44,8 @@ def collect_predictions(
     ``on_batch(images, predictions, truths, frame_ids, original_sizes)``, when given, sees
     each batch as it goes by (model input images, the network's predictions and truths,
     ``(h, w)`` of the source images or None when the pipeline does not give them): the
-    evaluation report picks the frames it draws there.
+    evaluation report picks the frames it draws there. ``on_raw(raw, batch)``, when given,
+    sees each batch's raw outputs with the batch itself (the validation cost).
     """
     batch_size = batch_size or network.eval_batch_size(spec)
     if runner.max_batch_size:
@@ -54,6 +56,7 @@ def collect_predictions(
     if getattr(runner, "final_outputs_only", False):
         # An engine with only the final outputs (tlt-converter -o): the network reads those.
         run = runner.detect
+        on_raw = None  # no raw outputs to take the cost of
         if postprocess is None:
             postprocess = network.final_postprocessor(spec, runner)
             if postprocess is None:
@@ -74,7 +77,10 @@ def collect_predictions(
     for batch in dataset.as_numpy_iterator():
         images = batch["image"]
         n = images.shape[0]
-        predictions = postprocess(run(images), [(height, width)] * n)
+        raw = run(images)
+        if on_raw is not None:
+            on_raw(raw, batch)
+        predictions = postprocess(raw, [(height, width)] * n)
         truths = network.ground_truth(batch)
         frame_ids = [f.decode() for f in batch["frame_id"]]
         if on_batch is not None:

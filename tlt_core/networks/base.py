@@ -131,10 +131,12 @@ class ModelInfo:
 class FrameDrawing:
     """How an evaluation report draws a detector's validation frames (``evaluate.frames``):
     ``mean_bgr`` is added back to the model input to show it, and a detection matches an
-    object at ``iou_threshold`` (the metric's matching IoU)."""
+    object at ``iou_threshold`` (the metric's matching IoU: one for all classes, or one per
+    class in ``class_names`` order). The truths the network gives (``ground_truth``) must
+    have ``boxes``, ``classes`` and ``difficult`` (as ``evaluate.ap.GroundTruth``)."""
 
     mean_bgr: tuple[float, float, float]
-    iou_threshold: float
+    iou_threshold: float | tuple[float, ...]
 
 
 class InferenceWriter(Protocol):
@@ -323,6 +325,11 @@ class Network(abc.ABC):
         """Whether the spec names validation data (training validates only then)."""
         return True
 
+    def training_sources(self, spec: NetworkSpec) -> Any:
+        """The ``sources`` (for `input_pipeline`) of the data the spec trains on, for
+        ``evaluate --use_training_set``; None: this network does not offer it."""
+        return None
+
     @abc.abstractmethod
     def preprocess(self, spec: NetworkSpec, rgb: Any) -> Any:
         """One decoded uint8 RGB image ``[h, w, 3]`` -> float32 model input ``[H, W, C]``
@@ -419,6 +426,12 @@ class Network(abc.ABC):
     def eval_batch_size(self, spec: NetworkSpec) -> int:
         """Default evaluation batch size."""
         return 1
+
+    def evaluation_cost(self, spec: NetworkSpec) -> Callable[[tuple, Any], Any] | None:
+        """The training cost over an evaluation batch: ``(raw outputs, batch) -> cost per
+        image``, averaged by ``evaluate`` into its "Validation cost" line (002 6.2); None:
+        the network reports no cost."""
+        return None
 
     def frame_drawing(self, spec: NetworkSpec) -> FrameDrawing | None:
         """How the evaluation report draws frames, for a network whose predictions are
