@@ -1,4 +1,5 @@
-"""Component: INT8 calibration cache on the CPU (ONNX Runtime, entropy method)."""
+"""Component: INT8 on the CPU from calibration images, both forms: the TensorRT calibration
+cache (entropy method) and the explicitly quantised Q/DQ ONNX (TensorRT 10)."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, Output
@@ -12,6 +13,7 @@ def calibrate(
     experiment_spec: str,
     calibration_images_uri: str,
     calibration_cache: Output[Artifact],
+    qdq_model: Output[Model],
     batches: int = 10,
     batch_size: int = 8,
     network: str = "ssd",
@@ -27,6 +29,7 @@ def calibrate(
         experiment_spec,
         calibration_images_uri,
         calibration_cache.path,
+        qdq_out=qdq_model.path,
         batches=batches,
         batch_size=batch_size,
         network=network,

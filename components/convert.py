@@ -10,6 +10,7 @@ from components import TLT_CORE_IMAGE
 def build_engines(
     onnx_model: Input[Model],
     calibration_cache: Input[Artifact],
+    qdq_model: Input[Model],
     target: str,
     precisions: list,
     max_batch_size: int,
@@ -18,11 +19,13 @@ def build_engines(
     engines: Output[Model],
     engine_report: Output[Markdown],
     require_tensorrt: bool = True,
+    int8_mode: str = "cache",
 ) -> str:
     """Build one engine per precision and stage it under the version's publish prefix.
 
     Returns a JSON report per precision (the Markdown report shows it as a table: built or
-    why not, engine size, latency when measured). Without TensorRT and ``require_tensorrt`` false (a
+    why not, engine size, latency when measured). ``int8_mode`` (the target's): INT8 from
+    the calibration cache (``cache``) or from the Q/DQ ONNX (``qdq``, TensorRT 10). Without TensorRT and ``require_tensorrt`` false (a
     local run), the report says so and no engine is written; with it true, the task fails.
     """
     import json
@@ -39,6 +42,8 @@ def build_engines(
         publish_uri=publish_uri,
         model_version=model_version,
         require_tensorrt=require_tensorrt,
+        qdq_path=qdq_model.path,
+        int8_mode=int8_mode,
     )
     engines.metadata["builds"] = report
     support.write_report(engine_report.path, support.engine_report_markdown(target, report))

@@ -10,6 +10,7 @@ from components import TLT_CORE_IMAGE
 def publish(
     onnx_model: Input[Model],
     calibration_cache: Input[Artifact],
+    qdq_model: Input[Model],
     deepstream: Input[Artifact],
     metrics: Input[Metrics],
     experiment_spec: str,
@@ -27,6 +28,7 @@ def publish(
         files={
             "model.onnx": onnx_model.path,
             "calibration.cache": calibration_cache.path,
+            "model.qdq.onnx": qdq_model.path,
             "deepstream": deepstream.path,
         },
         metrics=dict(metrics.metadata),

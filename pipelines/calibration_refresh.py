@@ -84,6 +84,7 @@ def build(
             precisions_of=lambda target: ["int8"] if "int8" in target.precisions else [],
             onnx_model=fetched.outputs["onnx_model"],
             calibration_cache=calibrated.outputs["calibration_cache"],
+            qdq_model=calibrated.outputs["qdq_model"],
             deepstream=fetched.outputs["deepstream"],
             metrics=fetched.outputs["metrics"],
             experiment_spec=fetched.outputs["Output"],

@@ -12,6 +12,7 @@ from tlt_core.errors import PipelineError
 
 DEFAULT_TARGETS_FILE = Path(__file__).with_name("targets.yaml")
 PRECISIONS = ("fp32", "fp16", "int8")
+INT8_MODES = ("cache", "qdq")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "toleration_seconds"}
 
@@ -31,6 +32,9 @@ class Target:
     precisions: tuple[str, ...] = ("fp16",)
     max_batch_size: int = 16
     dla_core: int | None = None
+    # INT8 from the calibration cache (implicit quantization, TensorRT 8.x) or from the
+    # Q/DQ ONNX (explicit quantization, TensorRT 10: no calibrator).
+    int8_mode: str = "cache"
 
 
 def _fail(path: Path, where: str, message: str) -> PipelineError:
@@ -69,6 +73,9 @@ def parse_targets(data: object, path: Path) -> list[Target]:
         for precision in precisions:
             if precision not in PRECISIONS:
                 raise _fail(path, f"{where}.precisions", f"{precision!r} not in {PRECISIONS}")
+        int8_mode = entry.get("int8_mode", "cache")
+        if int8_mode not in INT8_MODES:
+            raise _fail(path, f"{where}.int8_mode", f"{int8_mode!r} not in {INT8_MODES}")
         accelerator = entry.get("accelerator") or {}
         resources = entry.get("resources") or {}
         count = int(accelerator.get("count", 1))
@@ -88,6 +95,7 @@ def parse_targets(data: object, path: Path) -> list[Target]:
                 precisions=precisions,
                 max_batch_size=max_batch,
                 dla_core=entry.get("dla_core"),
+                int8_mode=int8_mode,
             )
         )
     names = [t.name for t in targets]

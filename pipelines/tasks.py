@@ -88,6 +88,7 @@ def engine_builds(targets: list[Target], secrets: SecretNames, *, precisions_of,
             target=target.name,
             precisions=precisions,
             max_batch_size=target.max_batch_size,
+            int8_mode=target.int8_mode,
             **inputs,
         )
         retried(with_secrets(on_target(task, target), secrets, s3=True), 2)
@@ -102,6 +103,7 @@ def build_and_publish(
     precisions_of,
     onnx_model,
     calibration_cache,
+    qdq_model,
     deepstream,
     metrics,
     experiment_spec,
@@ -126,6 +128,7 @@ def build_and_publish(
         precisions_of=precisions_of,
         onnx_model=onnx_model,
         calibration_cache=calibration_cache,
+        qdq_model=qdq_model,
         publish_uri=publish_uri,
         model_version=model_version,
         require_tensorrt=require_tensorrt,
@@ -133,6 +136,7 @@ def build_and_publish(
     published = publish(
         onnx_model=onnx_model,
         calibration_cache=calibration_cache,
+        qdq_model=qdq_model,
         deepstream=deepstream,
         metrics=metrics,
         experiment_spec=experiment_spec,

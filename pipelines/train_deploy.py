@@ -198,6 +198,7 @@ def build(
                 precisions_of=lambda target: list(target.precisions),
                 onnx_model=exported.outputs["onnx_model"],
                 calibration_cache=calibrated.outputs["calibration_cache"],
+                qdq_model=calibrated.outputs["qdq_model"],
                 deepstream=exported.outputs["deepstream"],
                 metrics=evaluated_pruned.outputs["metrics"],
                 experiment_spec=experiment_spec,

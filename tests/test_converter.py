@@ -221,3 +221,22 @@ def test_cache_header_is_retagged_for_the_running_tensorrt():
     assert trt_mod.retag_cache(cache, 100300) == (
         b"TRT-100300-EntropyCalibration2\nInput: 3f800000\n"
     )
+
+
+def test_int8_without_a_cache_needs_a_qdq_graph(tmp_path):
+    """Explicit quantization: INT8 from Q/DQ nodes, no cache; a float graph is refused
+    before TensorRT is needed."""
+    from tlt_core.export.qdq import qdq_from_amax
+
+    assert EngineOptions(data_type="int8", int8_mode="qdq").cal_cache is None
+    with pytest.raises(EngineBuildError, match="int8_mode qdq needs an ONNX with QuantizeLinear"):
+        trt_mod.build_engine(
+            tiny_network().SerializeToString(),
+            tmp_path / "x.engine",
+            EngineOptions(data_type="int8", int8_mode="qdq"),
+        )
+    qdq = qdq_from_amax(tiny_network(), {"Input": 3.0, "relu1": 2.0})
+    assert trt_mod.has_qdq_nodes(qdq.SerializeToString())
+    assert not trt_mod.has_qdq_nodes(tiny_network().SerializeToString())
+    with pytest.raises(UsageError, match="int8_mode"):
+        EngineOptions(data_type="int8", int8_mode="implicit")

@@ -259,4 +259,6 @@ def test_read_ahead_keeps_order_bounds_work_and_raises_in_turn():
         next(results)
     assert got == [i * i for i in range(12)]  # every earlier item, in order, before the error
     results.close()
-    assert max(started) < 12 + 4 - 1 and len(started) == len(set(started))
+    # Item 12's turn came with 13..15 already submitted (read_ahead - 1 beyond it); under
+    # load they may all have started before the error cancelled the rest.
+    assert max(started) <= 12 + 4 - 1 and len(started) == len(set(started))

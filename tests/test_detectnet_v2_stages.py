@@ -49,9 +49,10 @@ def test_training_writes_checkpoints_status_and_validation(trained):
     assert result.final_map is not None and 0.0 <= result.final_map <= 1.0
 
 
-def test_evaluation_report_without_a_frame_grid(trained, tmp_path):
-    """DetectNet_v2 says no frame drawing (``frame_drawing`` is None): frames asked for
-    are skipped cleanly and the report page shows its mAP and per-class table."""
+def test_evaluation_report_has_a_frame_grid_and_the_validation_cost(trained, tmp_path):
+    """DetectNet_v2's frames are drawn through the shared mechanism (per-class IoU), the
+    table starts with 002's "Validation cost" line, and ``use_training_set`` evaluates on
+    the training images."""
     from tlt_core.pipeline_support import evaluation_report_html
     from tlt_core.stages.evaluate import evaluate
 
@@ -65,10 +66,18 @@ def test_evaluation_report_without_a_frame_grid(trained, tmp_path):
         frames=6,
         frame_threshold=0.0,
     )
-    assert evaluated.frames == []
+    assert 1 <= len(evaluated.frames) <= 6
+    assert evaluated.table.startswith("Validation cost: ")
+    assert evaluated.cost is not None and evaluated.cost > 0
+    summary = json.loads((tmp_path / "results.json").read_text())
+    assert summary["cost"] == evaluated.cost and summary["evaluated_on"] == "validation"
     page = evaluation_report_html(evaluated, "Evaluation", 0.0)
-    assert f"mAP <b>{evaluated.mAP:.4f}</b>" in page and 'class="tile' not in page
-    assert page.count("<tr>") == 1 + len(evaluated.per_class_ap)
+    assert f"mAP <b>{evaluated.mAP:.4f}</b>" in page and 'class="tile' in page
+    on_training = evaluate(
+        result.final_model_path, spec, KEY, network="detectnet_v2", use_training_set=True
+    )
+    assert on_training.num_images == 16 and evaluated.num_images == 8
+    assert on_training.table.startswith("Training cost: ")
 
 
 def test_evaluate_labels_of_inference_agree_with_evaluate(trained, tmp_path):
@@ -225,7 +234,11 @@ def test_002_command_spellings(trained, tmp_path, capsys):
     assert len(list((out / "labels").glob("*.txt"))) == 8
     assert len(list((out / "images_annotated").glob("*.png"))) == 8
     assert tlt002.evaluate_main(["detection", "-e", str(spec), "-m", model, "-k", KEY]) == 0
-    assert "combined" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "combined" in printed and "Validation cost: " in printed
+    argv = ["detection", "-e", str(spec), "-m", model, "-k", KEY, "--use_training_set"]
+    assert tlt002.evaluate_main(argv) == 0
+    assert "Training cost: " in capsys.readouterr().out
     assert (
         tlt002.prune_main(
             ["-pm", model, "-o", str(tmp_path / "pruned"), "-k", KEY, "-pth", "0.9", "-nf", "8"]

@@ -122,7 +122,7 @@ def _cost_spec(autoweighting=False):
     return CostSpec(classes, autoweighting, 1e-4, 0.9999)
 
 
-def test_cost_is_zero_for_perfect_predictions_and_weights_background():
+def test_cost_is_zero_for_perfect_predictions_and_weighs_cells_as_tlt():
     boxes = np.array([[[20.0, 20.0, 80.0, 70.0]]], np.float32)
     y_true = rasterize(boxes, np.array([[1]]), _settings()).numpy()
     cov, bbox, mask = split_targets(y_true, C)
@@ -130,14 +130,15 @@ def test_cost_is_zero_for_perfect_predictions_and_weights_background():
     cov_cost, bbox_cost = cost_terms(y_true, perfect, C, [0.05, 0.05])
     floor = float(np.sum(cov_cost))
     assert floor < 1e-5 and float(np.sum(bbox_cost)) == 0
-    # Predicting 0.5 on one background cell costs 0.05 * ln 2 / cells more; on a dead-zone
-    # cell nothing; on a foreground cell ln 2 / cells.
+    # Predicting 0.5 on one background cell costs (1 - 0.05) * ln 2 / cells more; on a
+    # dead-zone cell nothing; on a foreground cell 0.05 * ln 2 / cells (TLT's weighting:
+    # coverage_foreground_weight is the weight of the foreground cells).
     cells = ROWS * COLS
     background = np.argwhere((cov[0, ..., 0] == 0) & (mask[0, ..., 0] == 1))[0]
     wrong = perfect.copy()
     wrong[0, background[0], background[1], 0] = 0.5
     cov_cost, _ = cost_terms(y_true, wrong, C, [0.05, 0.05])
-    assert float(cov_cost[0, 0]) == pytest.approx(0.05 * np.log(2) / cells, abs=1e-6)
+    assert float(cov_cost[0, 0]) == pytest.approx(0.95 * np.log(2) / cells, abs=1e-6)
     dead = np.argwhere(mask[0, ..., 0] == 0)
     assert len(dead), "the dead zone is not empty for this box"
     wrong = perfect.copy()
@@ -148,7 +149,7 @@ def test_cost_is_zero_for_perfect_predictions_and_weights_background():
     wrong = perfect.copy()
     wrong[0, fg[0], fg[1], 0] = 0.5
     cov_cost, _ = cost_terms(y_true, wrong, C, [0.05, 0.05])
-    assert float(cov_cost[0, 0]) == pytest.approx(np.log(2) / cells, abs=1e-6)
+    assert float(cov_cost[0, 0]) == pytest.approx(0.05 * np.log(2) / cells, abs=1e-6)
     # A box error only counts on covered cells, as L1.
     wrong = perfect.copy()
     fg = np.argwhere(cov[0, ..., 0] == 1)[0]

@@ -282,3 +282,40 @@ def test_compiling_for_an_unknown_network_is_a_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match="unknown network 'yolo'"):
         compile_pipeline("train_deploy", tmp_path / "x.yaml", network="yolo")
+
+
+def test_int8_mode_per_target_reaches_its_build_with_the_qdq_model(compiled):
+    """targets.yaml's int8_mode goes to each target's build; calibrate makes both forms."""
+    for pipeline in ("train_deploy", "calibration_refresh"):
+        spec, _ = compiled[pipeline]
+        tasks = all_tasks(spec)
+        by_target = {t.name: t for t in TARGETS}
+        for name, task in tasks.items():
+            if not task["taskInfo"]["name"].startswith("build-engines-"):
+                continue
+            target = by_target[task["taskInfo"]["name"].removeprefix("build-engines-")]
+            mode = task["inputs"]["parameters"]["int8_mode"]["runtimeValue"]["constant"]
+            assert mode == target.int8_mode, name
+            source = task["inputs"]["artifacts"]["qdq_model"]["taskOutputArtifact"]
+            assert source == {"outputArtifactKey": "qdq_model", "producerTask": "calibrate"}
+        published = tasks["publish"]["inputs"]["artifacts"]["qdq_model"]["taskOutputArtifact"]
+        assert published["producerTask"] == "calibrate"
+    assert {t.int8_mode for t in TARGETS} == {"cache", "qdq"}
+
+
+def test_int8_mode_is_validated(tmp_path):
+    from pipelines.targets import parse_targets
+    from tlt_core.errors import PipelineError
+
+    entry = {
+        "name": "t",
+        "image": "x/y:1",
+        "node_selector": {"kubernetes.io/arch": "amd64"},
+        "int8_mode": "implicit",
+    }
+    with pytest.raises(PipelineError, match=r"targets\[t\]\.int8_mode: 'implicit' not in"):
+        parse_targets({"targets": [entry]}, tmp_path / "targets.yaml")
+    entry["int8_mode"] = "qdq"
+    assert parse_targets({"targets": [entry]}, tmp_path / "t.yaml")[0].int8_mode == "qdq"
+    del entry["int8_mode"]
+    assert parse_targets({"targets": [entry]}, tmp_path / "t.yaml")[0].int8_mode == "cache"

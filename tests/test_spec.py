@@ -75,7 +75,7 @@ def test_ssd_sample_resolves():
         0.8,
     )
     assert (t.regularizer, t.regularizer_weight) == ("L1", 3e-5)
-    assert (t.max_queue_size, t.n_workers, t.checkpoint_interval) == (16, 8, 1)
+    assert (t.max_queue_size, t.n_workers, t.checkpoint_interval) == (16, 0, 1)
     assert exp.eval.average_precision_mode == "SAMPLE"
     assert (exp.eval.validation_period_during_training, exp.eval.batch_size) == (10, 16)
     assert exp.eval.matching_iou_threshold == 0.5

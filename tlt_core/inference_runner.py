@@ -11,7 +11,10 @@ Evaluation and inference only need ``ModelRunner.predict(images) -> raw``:
 ``open_runner(path, key, network)`` picks the implementation from the file suffix through
 the ``RUNNERS`` table (suffix -> "module:callable", each a callable ``(path, key, network)
 -> ModelRunner``). This module holds the Keras ``.tlt`` runner; the ONNX Runtime (``.onnx``
-/ ``.etlt``) and TensorRT (``.engine``) runners live in ``tlt_core.export.runners``.
+/ ``.etlt``) and TensorRT (``.engine`` / ``.trt`` / ``.plan``) runners live in
+``tlt_core.export.runners``. A runner whose ``final_outputs_only`` is true (an engine built
+with only the final outputs) is read through ``detect(images) -> {name: array}`` and the
+network's ``final_postprocessor``; ``description`` names the runtime.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ RUNNERS: dict[str, str] = {
     ".onnx": "tlt_core.export.runners:OnnxRunner.from_file",
     ".etlt": "tlt_core.export.runners:OnnxRunner.from_file",
     ".engine": "tlt_core.export.runners:TensorRTRunner.from_file",
+    # 000 names engines .trt (export --engine_file detection.trt); TensorRT's samples .plan.
+    ".trt": "tlt_core.export.runners:TensorRTRunner.from_file",
+    ".plan": "tlt_core.export.runners:TensorRTRunner.from_file",
 }
 
 
@@ -54,6 +60,8 @@ class KerasRunner:
     activations the exported graph has (SSD: softmax over ``conf``)."""
 
     max_batch_size = None
+    final_outputs_only = False
+    description = "Keras (.tlt)"
 
     def __init__(self, model, network: Network, metadata: dict[str, Any] | None = None) -> None:
         self.model = model

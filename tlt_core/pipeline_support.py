@@ -456,7 +456,10 @@ def run_calibrate(
     batches: int,
     batch_size: int,
     network: str = "ssd",
+    qdq_out: str | None = None,
 ) -> int:
+    """The calibration cache at ``cache_out`` and, with ``qdq_out``, the Q/DQ ONNX there
+    (both from the same images); returns the cache's tensor count."""
     from tlt_core.stages.calibrate import calibrate
     from tlt_core.storage import PathResolver
 
@@ -473,7 +476,10 @@ def run_calibrate(
             batches=batches,
             batch_size=batch_size,
             network=network,
+            qdq_path=_named(qdq_out, ".onnx") if qdq_out else None,
         )
+    if qdq_out:
+        Path(_named(qdq_out, ".onnx")).replace(qdq_out)
     return int(result.tensor_count)
 
 
@@ -488,8 +494,14 @@ def run_engine_builds(
     publish_uri: str,
     model_version: str,
     require_tensorrt: bool,
+    qdq_path: str | None = None,
+    int8_mode: str = "cache",
 ) -> dict:
-    """Build one engine per precision; stage them (and the report) in the version."""
+    """Build one engine per precision; stage them (and the report) in the version.
+
+    ``int8_mode`` (the target's): ``cache``: INT8 from the float ONNX and the calibration
+    cache (TensorRT 8.x); ``qdq``: INT8 from the Q/DQ ONNX at ``qdq_path``, no cache
+    (TensorRT 10's explicit quantization)."""
     import time
 
     from tlt_core.export.tensorrt import EngineOptions
@@ -500,15 +512,20 @@ def run_engine_builds(
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict] = {}
     for precision in precisions:
+        explicit = precision == "int8" and int8_mode == "qdq"
+        if explicit and not qdq_path:
+            raise PipelineError(f"target {target}: int8_mode qdq needs the Q/DQ ONNX model")
         options = EngineOptions(
             data_type=precision,
             max_batch_size=max_batch_size,
-            cal_cache=cache_path if precision == "int8" else None,
+            cal_cache=cache_path if precision == "int8" and not explicit else None,
+            int8_mode="qdq" if explicit else "cache",
         )
+        source = qdq_path if explicit else onnx_path
         start = time.time()
         try:
             result = build_engine(
-                _named(onnx_path, ".onnx"), out / f"{precision}.engine", key=None, options=options
+                _named(source, ".onnx"), out / f"{precision}.engine", key=None, options=options
             )
         except EngineBuildError as error:
             if require_tensorrt:
@@ -522,6 +539,7 @@ def run_engine_builds(
             continue
         report[precision] = {
             "status": "built",
+            **({"int8_mode": int8_mode} if precision == "int8" else {}),
             "engine": Path(result.engine_path).name,
             "info": Path(result.info_path).name,
             "engine_bytes": Path(result.engine_path).stat().st_size,

@@ -16,6 +16,10 @@ and TF's ``combined_non_max_suppression``, which TLT used, behave this way):
    ascending, then anchor index ascending), and the first ``top_k`` are returned.
 5. Output boxes are scaled to pixels of the *original* image ``(H, W)`` and then clipped to
    ``[0, W] x [0, H]``.
+6. ``score_bits`` 1..10 (SSD's ``infer_nms_score_bits``): steps 3 and 4 order candidates by
+   the score rounded to FP16 and cut to its exponent and top ``score_bits`` mantissa bits
+   (:func:`score_sort_key`), as TensorRT OSS's NMS plugin sorts; equal keys keep the
+   orders above. The threshold and the scores returned are the exact scores. 0: no cut.
 
 IoU here is float64; an ONNX graph computes it in float32, so a pair within float32
 rounding of the threshold may go either way.
@@ -37,6 +41,21 @@ class NmsConfig:
     confidence_threshold: float = 0.01
     clustering_iou_threshold: float = 0.6
     top_k: int = 200
+    score_bits: int = 0  # 1..10: sort on FP16 scores cut to that many mantissa bits
+
+
+FP16_MANTISSA_BITS = 10
+
+
+def score_sort_key(scores: np.ndarray, score_bits: int) -> np.ndarray:
+    """The key candidates are ordered by (higher first): the scores themselves, or with
+    ``score_bits`` in 1..10 the FP16 score's bits above its lowest ``10 - score_bits``
+    mantissa bits (exponent and top mantissa bits: for scores >= 0 an order-preserving
+    integer, what TensorRT OSS's NMS plugin radix-sorts on)."""
+    if not score_bits:
+        return np.asarray(scores, np.float64)
+    half = np.asarray(scores, np.float16).view(np.uint16).astype(np.int64)
+    return half >> (FP16_MANTISSA_BITS - int(score_bits))
 
 
 @dataclass(frozen=True)
@@ -59,13 +78,17 @@ class Detections:
 
 
 def nms_single_class(
-    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_output: int | None = None
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    iou_threshold: float,
+    max_output: int | None = None,
+    score_bits: int = 0,
 ) -> np.ndarray:
     """Greedy NMS of one class: indices kept, in visiting order (see the module docstring).
 
     ``boxes [N, 4]`` corners, ``scores [N]``; no score threshold here.
     """
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    order = np.argsort(-score_sort_key(scores, score_bits), kind="stable")
     boxes = np.asarray(boxes, dtype=np.float64)
     limit = len(order) if max_output is None else max(int(max_output), 0)
     kept: list[int] = []
@@ -91,6 +114,7 @@ def nms_multiclass(boxes: np.ndarray, scores: np.ndarray, nms) -> tuple[np.ndarr
     )
     iou_threshold = float(nms.clustering_iou_threshold)
     top_k = int(nms.top_k)
+    score_bits = int(getattr(nms, "score_bits", 0) or 0)
     sel_anchor, sel_class, sel_score = [], [], []
     finite = np.isfinite(boxes).all(axis=1)
     for c in range(1, scores.shape[1]):
@@ -98,7 +122,9 @@ def nms_multiclass(boxes: np.ndarray, scores: np.ndarray, nms) -> tuple[np.ndarr
         if candidates.size == 0:
             continue
         keep = candidates[
-            nms_single_class(boxes[candidates], scores[candidates, c], iou_threshold, top_k)
+            nms_single_class(
+                boxes[candidates], scores[candidates, c], iou_threshold, top_k, score_bits
+            )
         ]
         sel_anchor.append(keep)
         sel_class.append(np.full(keep.shape, c - 1, dtype=np.int64))
@@ -108,5 +134,6 @@ def nms_multiclass(boxes: np.ndarray, scores: np.ndarray, nms) -> tuple[np.ndarr
     anchor = np.concatenate(sel_anchor)
     cls = np.concatenate(sel_class)
     score = np.concatenate(sel_score)
-    order = np.lexsort((anchor, cls, -score))[:top_k]
+    key = score_sort_key(scores[anchor, cls + 1], score_bits)
+    order = np.lexsort((anchor, cls, -key))[:top_k]
     return anchor[order], cls[order], score[order]

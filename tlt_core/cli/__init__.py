@@ -187,12 +187,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(getattr(args, "verbose", False))
+    # `tlt -v ...`, or a task's own --verbose (TLT's `tlt ssd export --verbose`).
+    configure_logging(getattr(args, "verbose", False) or getattr(args, "task_verbose", False))
 
     def start_and_run(args: argparse.Namespace):
         # Inside run_command, so SIGTERM and errors during TensorFlow's import are handled.
         if needs_tensorflow(args):
+            from tlt_core.cli._common import select_gpus
             from tlt_core.tfquiet import import_tensorflow_quietly
+
+            select_gpus(getattr(args, "gpu_index", None))  # before TensorFlow sees the GPUs
 
             import_tensorflow_quietly()
         return args.func(args)

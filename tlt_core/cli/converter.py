@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-u", dest="dla_core", type=int, default=None, help="DLA core to build for (Jetson)"
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbose",
+        action="store_true",
+        help="verbose logs: debug logging and TensorRT's verbose builder log",
+    )
     return parser
 
 
@@ -119,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
         profiles=tuple(parse_profile(p) for p in args.profiles),
         strict_types=args.strict,
         dla_core=args.dla_core,
+        # int8 without -c: the ONNX must carry Q/DQ nodes (explicit quantization).
+        int8_mode="cache" if args.cal_cache else "qdq",
+        verbose=args.verbose,
     )
     result = build_engine(args.input_file, args.engine, key=args.key, options=options)
     print(
@@ -133,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    configure_logging(False)
+    configure_logging(args.verbose)
     return run_command(run, args, prog="tlt-converter")
 
 

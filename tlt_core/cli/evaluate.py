@@ -22,7 +22,11 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         description=f"Compute {network.primary_metric.description} of a model over the "
         "validation sources of the spec, as its evaluation config says.",
     )
-    add_model_option(parser, help="model file: .tlt, .onnx, .etlt or .engine (local or s3://)")
+    add_model_option(
+        parser,
+        help="model file: .tlt, .onnx, .etlt, or a TensorRT engine .engine/.trt/.plan "
+        "(local or s3://)",
+    )
     add_spec_option(parser)
     add_key_option(parser, required=False, help="encryption key of a .tlt model")
     add_job_options(parser)
@@ -41,6 +45,13 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         type=int,
         default=None,
         help="batch size (default: eval_config.batch_size)",
+    )
+    parser.add_argument(
+        "--use_training_set",
+        "--use-training-set",
+        dest="use_training_set",
+        action="store_true",
+        help="evaluate on the spec's training data instead of its validation data (002)",
     )
     parser.set_defaults(func=run)
 
@@ -64,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
             output_dir=output_dir,
             batch_size=args.batch_size,
             network=args.network,
+            use_training_set=args.use_training_set,
         )
+    print(f"runner: {result.runner}")
     print(result.table)
     log.info("per-class AP table printed on stdout")
     return 0

@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction, network) -> None:
     from tlt_core.cli._common import (
+        add_gpu_index,
         add_key_option,
         add_log_file_option,
         add_model_option,
@@ -83,7 +84,20 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
     parser.add_argument(
         "--force_ptq",
         action="store_true",
-        help="post-training calibration even when the spec enables QAT",
+        help="post-training calibration even for a QAT model (its ranges ignored)",
+    )
+    parser.add_argument(
+        "--qdq",
+        action="store_true",
+        help="with --data_type int8: write an explicitly quantised ONNX (QuantizeLinear/"
+        "DequantizeLinear on the network, TensorRT 10's way) instead of a calibration cache",
+    )
+    parser.add_argument(
+        "--calibrator",
+        choices=("ort-entropy", "ort-percentile", "ort-minmax", "tlt"),
+        default="ort-entropy",
+        help="Q/DQ scales of a float model: ONNX Runtime's quantize_static calibration "
+        "(default ort-entropy) or tlt (this project's entropy calibrator)",
     )
     parser.add_argument(
         "--gen_ds_config",
@@ -98,16 +112,34 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         help="post-processing variant in the graph (SSD: onnx = stock NonMaxSuppression, "
         "runs anywhere; efficient_nms_trt = TensorRT's EfficientNMS_TRT plugin)",
     )
+    parser.add_argument(
+        "--output_layout",
+        "--output-layout",
+        dest="output_layout",
+        choices=network.output_layouts,
+        default=network.output_layouts[0],
+        help="layout of the exported outputs (SSD: batched_nms = num_detections, "
+        "detection_boxes, detection_scores, detection_classes; tlt_nms = TLT 3.0's NMS "
+        "[B,1,K,7] + NMS_1 keep count, for configs with output-blob-names=NMS and "
+        "NvDsInferParseCustomNMSTLT); default %(default)s",
+    )
+    add_gpu_index(parser, many=False)
     add_log_file_option(parser)
+    parser.add_argument(
+        "--verbose",
+        dest="task_verbose",
+        action="store_true",
+        help="debug logging (as `tlt -v`)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlt_core.cli._common import add_log_file
+    from tlt_core.cli._common import start_job
     from tlt_core.stages.export import default_output_path, export
     from tlt_core.storage import PathResolver, is_remote
 
-    add_log_file(args.log_file)
+    start_job(args)  # --gpu_index (the GPU an --engine_file is built on), --log_file
     with PathResolver() as paths:
         model = paths.model(args.model)
         spec = paths.spec(args.experiment_spec)
@@ -147,9 +179,12 @@ def run(args: argparse.Namespace) -> int:
             engine_file=maybe_out(args.engine_file),
             strict_type_constraints=args.strict_type_constraints,
             force_ptq=args.force_ptq,
+            qdq=args.qdq,
+            calibrator=args.calibrator,
             gen_ds_config=args.gen_ds_config,
             target_opset=args.target_opset,
             nms_variant=args.nms,
+            output_layout=args.output_layout,
             network=args.network,
         )
     log.info("exported %s (%s)", args.output_file or result.output_path, result.data_type)

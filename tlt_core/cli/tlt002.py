@@ -112,12 +112,17 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-m", "--model", required=True)
     parser.add_argument("-k", "--key", required=True)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--use_training_set", action="store_true")
 
     def run(args) -> int:
         from tlt_core.stages.evaluate import evaluate
 
         result = evaluate(
-            args.model, args.experiment_spec_file, args.key, network=_network(args.kind)
+            args.model,
+            args.experiment_spec_file,
+            args.key,
+            network=_network(args.kind),
+            use_training_set=args.use_training_set,
         )
         print(result.table)
         return 0

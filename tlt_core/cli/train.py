@@ -44,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         action="store_true",
         help="automatic mixed precision (float16 compute)",
     )
+    parser.add_argument(
+        "--enable_qat",
+        "--enable-qat",
+        dest="enable_qat",
+        action="store_true",
+        help="quantization-aware training for INT8 (as SSD's training_config.enable_qat; "
+        "for networks whose spec has no such field)",
+    )
     add_log_file_option(parser)
     add_model_option(
         parser,
@@ -64,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         "--use-multiprocessing",
         dest="use_multiprocessing",
         action="store_true",
-        help="accepted for TLT compatibility: tf.data already decodes in parallel threads",
+        help="accepted for TLT compatibility, no effect: tf.data already decodes in parallel "
+        "threads (training_config.n_workers sets how many)",
     )
     parser.set_defaults(func=run)
 
@@ -79,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         select_gpus(args.gpu_index)
     gpus = len(args.gpu_index) if args.gpu_index else args.gpus
     add_log_file(args.log_file)
+    if args.use_multiprocessing:
+        log.warning(
+            "--use_multiprocessing: accepted for compatibility with TLT; it has no effect "
+            "here (tf.data decodes in parallel threads; n_workers in the spec sets how many)"
+        )
 
     from tlt_core.cluster.tf_config import ensure_tf_config
     from tlt_core.stages.train import train
@@ -100,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             initial_epoch=args.initial_epoch,
             gpus=gpus,
             use_amp=args.use_amp,
+            enable_qat=args.enable_qat,
             multi_worker=multi_worker,
             verbose=1 if sys.stderr.isatty() else 0,
         )

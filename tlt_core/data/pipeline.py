@@ -279,7 +279,9 @@ def _parse_tfrecord(serialized: tf.Tensor) -> dict:
     }
 
 
-def _source_dataset(source: InputSource, shuffle: bool, seed: int) -> tuple[tf.data.Dataset, int]:
+def _source_dataset(
+    source: InputSource, shuffle: bool, seed: int, calls: int = AUTOTUNE
+) -> tuple[tf.data.Dataset, int]:
     """Raw records (encoded bytes + labels) of one source, shuffled if asked, and a size
     estimate (exact for KITTI directories, the file count for TFRecords)."""
     if source.tfrecords:
@@ -298,11 +300,11 @@ def _source_dataset(source: InputSource, shuffle: bool, seed: int) -> tuple[tf.d
             dataset = dataset.shuffle(
                 TFRECORD_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True
             )
-        return dataset.map(_parse_tfrecord, num_parallel_calls=AUTOTUNE), len(files)
+        return dataset.map(_parse_tfrecord, num_parallel_calls=calls), len(files)
     dataset, count = _kitti_records(source)
     if shuffle:  # shuffle the (small) file list, not the decoded images
         dataset = dataset.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
-    return dataset.map(_read_kitti_record, num_parallel_calls=AUTOTUNE), count
+    return dataset.map(_read_kitti_record, num_parallel_calls=calls), count
 
 
 # -- objects ---------------------------------------------------------------------------------
@@ -370,6 +372,7 @@ def build_dataset(
     max_objects: int | None = None,
     seed: int | None = None,
     stats: InputStats | None = None,
+    parallel_calls: int | None = None,
 ) -> tf.data.Dataset:
     """Batches for training (augmented) or evaluation (resized only); see the module doc.
 
@@ -377,18 +380,20 @@ def build_dataset(
     (default: the spec's training or validation sources). ``shuffle`` defaults to
     ``training``. ``max_objects`` pads (and truncates) every batch to that many objects;
     by default a batch is padded to its largest object count. ``stats`` collects how many
-    records failed to decode and were skipped.
+    records failed to decode and were skipped. ``parallel_calls``: how many records are
+    read and transformed at once (a spec's ``n_workers``); None lets tf.data tune it.
     """
     if batch_size < 1:
         raise DataError(f"batch size must be positive, got {batch_size}", field="batch_size")
     shuffle = training if shuffle is None else shuffle
     seed = int(experiment.random_seed if seed is None else seed)
+    calls = parallel_calls or AUTOTUNE
     table = ClassIndex(experiment)
     keep_difficult = (not training) or experiment.include_difficult_in_training
 
     parts, sizes = [], []
     for i, source in enumerate(_as_sources(experiment, sources, training)):
-        dataset, size = _source_dataset(source, shuffle, seed + i)
+        dataset, size = _source_dataset(source, shuffle, seed + i, calls)
         parts.append(dataset)
         sizes.append(size)
     if len(parts) == 1:
@@ -438,7 +443,7 @@ def build_dataset(
             "frame_id": record["frame_id"],
         }
 
-    dataset = records.enumerate().map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = records.enumerate().map(example, num_parallel_calls=calls, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
     if stats is not None:
         dataset = dataset.map(lambda e: _count(stats.delivered, e))
@@ -447,7 +452,8 @@ def build_dataset(
     dataset = dataset.padded_batch(
         batch_size,
         padded_shapes={
-            "image": [out_h, out_w, 3],
+            # the transform's channels: 3, or 1 for a grey model input (SSD output_channel)
+            "image": [out_h, out_w, getattr(transform, "channels", 3)],
             "boxes": [n, 4],
             "classes": [n],
             "difficult": [n],

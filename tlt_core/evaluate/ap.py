@@ -302,16 +302,25 @@ def match_detections(
     detections: Sequence[Detections],
     ground_truths: Sequence[GroundTruth],
     num_classes: int,
-    iou_threshold: float = 0.5,
+    iou_threshold: float | Sequence[float] = 0.5,
 ) -> list[np.ndarray]:
     """Per image, for each detection the index of the ground truth (of that image) it is
     matched to, -1 for none: the matching ``compute_ap`` scores (for drawing TP, FP and
-    missed objects). Difficult ground truth is matched like any other."""
+    missed objects). Difficult ground truth is matched like any other.
+
+    ``iou_threshold``: one for every class, or one per class (DetectNet_v2's
+    ``minimum_detection_ground_truth_overlap``); a class is matched only within itself, so
+    each class takes the matching done at its own threshold."""
     d_img, d_box, d_cls, d_score = _stack(detections, num_classes, "detection")
     g_img, g_box, g_cls, _ = _stack(ground_truths, num_classes, "ground truth")
-    matched = _match_stacked(
-        (d_img, d_box, d_cls, d_score), (g_img, g_box, g_cls), num_classes, iou_threshold
-    )
+    thresholds = np.broadcast_to(np.asarray(iou_threshold, np.float64), (num_classes,))
+    matched = np.full(d_cls.size, -1, np.int64)
+    for threshold in np.unique(thresholds):
+        at = _match_stacked(
+            (d_img, d_box, d_cls, d_score), (g_img, g_box, g_cls), num_classes, float(threshold)
+        )
+        mine = thresholds[d_cls] == threshold
+        matched[mine] = at[mine]
     g_first = np.r_[0, np.cumsum([len(g.classes) for g in ground_truths])]
     d_bounds = np.r_[0, np.cumsum([len(d.classes) for d in detections])]
     out = []

@@ -78,13 +78,18 @@ class FrameSelector:
         class_names: list[str],
         mean_bgr,
         *,
-        iou_threshold: float,
+        iou_threshold: float | tuple[float, ...],
         threshold: float,
     ) -> None:
         self.count = int(count)
         self.class_names = list(class_names)
         self.mean_bgr = np.asarray(mean_bgr, np.float32)
-        self.iou_threshold = float(iou_threshold)
+        # One IoU for every class, or one per class (class_names order).
+        self.iou_threshold = (
+            float(iou_threshold)
+            if np.ndim(iou_threshold) == 0
+            else tuple(float(t) for t in iou_threshold)
+        )
         self.threshold = float(threshold)
         self._order = itertools.count()
         self._seen = 0

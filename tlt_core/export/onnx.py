@@ -169,11 +169,15 @@ def export_model(
     *,
     variant: str,
     opset: int = DEFAULT_OPSET,
+    layout: str | None = None,
 ) -> ExportedModel:
     """Convert ``model`` (a ``network`` model for ``spec``) and append the network's
-    post-processing graph (``network.onnx_postprocess``); both carry the metadata."""
+    post-processing graph (``network.onnx_postprocess``), its outputs in ``layout`` (one
+    of ``network.output_layouts``; default the first); both carry the metadata."""
     raw = keras_to_onnx(model, opset)
     full = network.onnx_postprocess(spec, raw, model, variant=variant)
+    layout = layout or network.output_layouts[0]
+    full = network.with_output_layout(full, layout)
     height, width, channels = (int(v) for v in model.inputs[0].shape[1:])
     meta = {
         "network": network.name,
@@ -187,6 +191,7 @@ def export_model(
         "outputs": [o.name for o in full.graph.output],
         **network.export_metadata(spec, model, variant=variant),
         "postprocess": variant,
+        "output_layout": layout,
         "spec_sha256": spec_hash(spec.text),
     }
     set_metadata(raw, meta)
@@ -225,6 +230,35 @@ def append_graph(network, post, *, name: str, check: bool = True):
     if check:
         onnx.checker.check_model(merged)
     return merged
+
+
+# Exports written before the metadata named the raw network's outputs were all SSD's.
+LEGACY_NETWORK_OUTPUTS = ("conf", "loc")
+
+
+def network_part(model):
+    """The raw network of an exported graph: ``Input`` -> the Keras model's outputs (named
+    by the export metadata's ``network_outputs``; SSD: ``conf``, ``loc``)."""
+    import onnx
+
+    names = list(get_metadata(model).get("network_outputs") or LEGACY_NETWORK_OUTPUTS)
+    produced = {o for node in model.graph.node for o in node.output}
+    if not set(names) <= produced:
+        if {o.name for o in model.graph.output} >= set(names):
+            return model
+        raise ExportError(f"exported model has no {'/'.join(names)} tensors: not a tlt export")
+    # The extractor types its new outputs from value_info; a raw output that fed the
+    # post-processing appended at export (DetectNet_v2's NCHW transposes) may have none.
+    typed = {v.name for v in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    if not set(names) <= typed:
+        model = onnx.shape_inference.infer_shapes(model)
+        typed |= {v.name for v in model.graph.value_info}
+        model.graph.value_info.extend(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+            for name in names
+            if name not in typed
+        )
+    return onnx.utils.Extractor(model).extract_model([INPUT_NAME], names)
 
 
 def opset_of(model) -> int:

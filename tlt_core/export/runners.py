@@ -1,11 +1,15 @@
-"""ModelRunners for exported models: ONNX Runtime (``.onnx``, ``.etlt``), TensorRT (``.engine``).
+"""ModelRunners for exported models: ONNX Runtime (``.onnx``, ``.etlt``), TensorRT
+(``.engine``, ``.trt``, ``.plan``).
 
 They implement ``tlt_core.inference_runner.ModelRunner``: ``predict(images [B,H,W,C]) ->
 raw`` reads the tensors the export metadata lists as ``raw_outputs`` (the network's
 ``raw_output_names``; SSD: ``pp_scores`` = softmax(conf) and ``loc``), so evaluation and
 inference apply the network's post-processing exactly as for a ``.tlt``. ``detect(images)``
-returns the graph's own outputs (SSD: ``num_detections``, ``detection_boxes``,
-``detection_scores``, ``detection_classes``).
+returns the model's own final outputs by name (SSD, in the layout exported:
+``num_detections``, ``detection_boxes``, ``detection_scores``, ``detection_classes``, or
+``NMS``, ``NMS_1``), which the network's ``final_postprocessor`` reads; an engine built by
+``tlt-converter`` has only those (``final_outputs_only``). ``description`` says which
+runtime runs the model.
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ def output_names(metadata: dict[str, Any]) -> tuple[str, ...]:
     return tuple(metadata.get("outputs") or LEGACY_OUTPUTS)
 
 
-def _nchw(images: np.ndarray) -> np.ndarray:
+def _nchw(images: np.ndarray, channels: int = 3) -> np.ndarray:
     images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected images [B, H, W, 3], got {images.shape}")
+    if images.ndim != 4 or images.shape[-1] != channels:
+        raise ValueError(f"expected images [B, H, W, {channels}], got {images.shape}")
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
 
 
@@ -42,6 +46,7 @@ class OnnxRunner:
     """An exported model in ONNX Runtime (CPU, or CUDA when onnxruntime-gpu provides it)."""
 
     max_batch_size = None
+    final_outputs_only = False  # the graph keeps the raw outputs as inner tensors
 
     def __init__(self, model, providers: list[str] | None = None) -> None:
         import onnx
@@ -60,16 +65,19 @@ class OnnxRunner:
                 exposed.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
         self.session = ort_session(exposed, providers)
         self.input_name = self.session.get_inputs()[0].name
+        self.description = f"ONNX Runtime ({', '.join(self.session.get_providers())})"
 
     @classmethod
     def from_file(cls, path: str | Path, key: str | None, network: Any = None) -> OnnxRunner:
         return cls(read_model(path, key))
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self.session.run(list(self.raw_outputs), {self.input_name: _nchw(images)}))
+        feed = {self.input_name: _nchw(images, self.input_shape[2])}
+        return tuple(self.session.run(list(self.raw_outputs), feed))
 
     def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        values = self.session.run(list(self.outputs), {self.input_name: _nchw(images)})
+        feed = {self.input_name: _nchw(images, self.input_shape[2])}
+        values = self.session.run(list(self.outputs), feed)
         return dict(zip(self.outputs, values, strict=True))
 
 
@@ -123,12 +131,12 @@ class TensorRTRunner:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
-        missing = [n for n in self.raw_outputs if n not in self.outputs]
-        if missing:
-            raise ModelFileError(
-                f"{source}: engine lacks output {missing[0]!r}; build it with "
-                "`tlt <network> export --engine_file` to evaluate it"
-            )
+        # tlt-converter marks only the final outputs (-o); `export --engine_file` also the
+        # raw ones, which the network's own post-processing reads.
+        self.final_outputs_only = any(n not in self.outputs for n in self.raw_outputs)
+        self.description = f"TensorRT {trt.__version__}" + (
+            f" (final outputs {', '.join(self.outputs)})" if self.final_outputs_only else ""
+        )
         shape = list(self.engine.get_tensor_shape(self.inputs[0]))
         self.input_shape = (int(shape[2]), int(shape[3]), int(shape[1]))
         profile_max = self.engine.get_tensor_profile_shape(self.inputs[0], 0)[2]
@@ -158,7 +166,7 @@ class TensorRTRunner:
 
     def _run(self, images: np.ndarray, names: tuple[str, ...]) -> list[np.ndarray]:
         cudart = self._cudart
-        batch = _nchw(images)
+        batch = _nchw(images, self.input_shape[2])
         self.context.set_input_shape(self.inputs[0], batch.shape)
         host: dict[str, np.ndarray] = {}
         device: dict[str, int] = {}
@@ -191,10 +199,17 @@ class TensorRTRunner:
         return [host[name] for name in names]
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
+        if self.final_outputs_only:
+            raise ModelFileError(
+                f"engine has only the outputs {', '.join(self.outputs)}, not "
+                f"{', '.join(self.raw_outputs)}: read it with detect()"
+            )
         return tuple(v.astype(np.float32) for v in self._run(images, self.raw_outputs))
 
     def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        names = self.final_outputs
+        """The engine's outputs that are not raw outputs, by name (the final ones, in
+        whichever layout the engine was built with)."""
+        names = tuple(n for n in self.outputs if n not in self.raw_outputs)
         return dict(zip(names, self._run(images, names), strict=True))
 
 

@@ -1,9 +1,12 @@
 """TensorRT engine build from an exported model (``tlt-converter``, ``export --engine_file``).
 
 ``tensorrt`` is imported lazily: without it, or without a CUDA GPU, an EngineBuildError says
-what is missing. The INT8 path reads scales from a calibration cache only (TensorRT's
+what is missing. INT8 comes two ways (``EngineOptions.int8_mode``): ``cache`` (implicit
+quantization, TensorRT 8.x): scales from a calibration cache only (TensorRT's
 ``IInt8EntropyCalibrator2`` whose ``get_batch`` never yields data), so no images are needed
-on the build machine. Written against the TensorRT 8.6 / 10 Python API (name-based tensor
+on the build machine; ``qdq`` (explicit quantization, TensorRT 10's way): the ONNX carries
+QuantizeLinear/DequantizeLinear nodes and the engine is built with the INT8 flag and no
+calibrator. An ONNX holding Q/DQ nodes is always built the explicit way. Written against the TensorRT 8.6 / 10 Python API (name-based tensor
 API, ``build_serialized_network``, memory-pool limits).
 """
 
@@ -21,6 +24,7 @@ from tlt_core.errors import EngineBuildError, UsageError, located
 log = logging.getLogger(__name__)
 
 DATA_TYPES = ("fp32", "fp16", "int8")
+INT8_MODES = ("cache", "qdq")
 INPUT_ORDERS = ("nchw", "nhwc", "nc")
 DEFAULT_WORKSPACE = 1 << 30
 MISSING_TENSORRT = "tensorrt Python package not installed (pip install tlt-pipelines[tensorrt])"
@@ -107,8 +111,14 @@ class EngineOptions:
     # Inner tensors also marked as engine outputs (export --engine_file adds the softmax
     # scores and loc, so the engine can be evaluated with the shared decode + NMS).
     extra_outputs: tuple[str, ...] = ()
+    int8_mode: str = "cache"  # cache: calibration cache; qdq: the ONNX's Q/DQ nodes
+    verbose: bool = False  # TensorRT's verbose log (tlt-converter -v)
 
     def __post_init__(self) -> None:
+        if self.int8_mode not in INT8_MODES:
+            raise UsageError(
+                located(f"{self.int8_mode!r} not one of {INT8_MODES}", field="int8_mode")
+            )
         if self.data_type not in DATA_TYPES:
             raise UsageError(located(f"{self.data_type!r} not one of {DATA_TYPES}", field="-t"))
         if self.input_order not in INPUT_ORDERS:
@@ -124,7 +134,7 @@ class EngineOptions:
             raise UsageError(located(f"DLA core must be >= 0, got {self.dla_core}", field="-u"))
         if self.dla_core is not None and self.data_type == "fp32":
             raise UsageError(located("DLA runs only fp16 or int8 engines (-t)", field="-u"))
-        if self.data_type == "int8" and not self.cal_cache:
+        if self.data_type == "int8" and self.int8_mode == "cache" and not self.cal_cache:
             raise UsageError(located("int8 needs a calibration cache", field="-c"))
 
 
@@ -354,14 +364,25 @@ def build_engine(
     """Parse ``onnx_bytes`` with TensorRT's OnnxParser, build and write the engine + JSON."""
     from tlt_core.io_utils import atomic_path, write_text_atomic
 
+    explicit = opts.data_type == "int8" and has_qdq_nodes(onnx_bytes)
+    if opts.data_type == "int8" and opts.int8_mode == "qdq" and not explicit:
+        raise EngineBuildError(
+            located(
+                "int8_mode qdq needs an ONNX with QuantizeLinear/DequantizeLinear "
+                "nodes (export --qdq)",
+                source,
+            )
+        )
+    if explicit and opts.cal_cache:
+        log.warning("%s holds Q/DQ nodes: the calibration cache is not used", source)
     # The cache is checked before TensorRT is needed, so a wrong cache fails anywhere.
     cache_bytes = (
         load_cache_bytes(opts.cal_cache, onnx_tensor_names(onnx_bytes))
-        if opts.data_type == "int8"
+        if opts.data_type == "int8" and not explicit
         else b""
     )
     trt = import_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = trt.Logger(trt.Logger.VERBOSE if opts.verbose else trt.Logger.WARNING)
     trt.init_libnvinfer_plugins(logger, "")  # EfficientNMS_TRT and the other stock plugins
     try:
         builder = trt.Builder(logger)
@@ -410,6 +431,7 @@ def build_engine(
         if not getattr(builder, "platform_has_fast_int8", True):
             log.warning("this GPU has no fast INT8; building INT8 anyway")
         set_flag("INT8")
+    if opts.data_type == "int8" and not explicit:
         calibrator_cls = cache_calibrator_class(trt.IInt8EntropyCalibrator2)
         # The scales do not depend on the TensorRT version, the header check does.
         cache_bytes = retag_cache(cache_bytes, trt_version_int(trt.__version__))
@@ -452,6 +474,14 @@ def build_engine(
         "wrote %s (%d bytes, TensorRT %s)", engine_path, engine_path.stat().st_size, trt.__version__
     )
     return info
+
+
+def has_qdq_nodes(onnx_bytes: bytes) -> bool:
+    """Whether the ONNX graph is explicitly quantised (holds Q/DQ nodes)."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    return any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node)
 
 
 def engine_info_path(engine_path: str | Path) -> Path:

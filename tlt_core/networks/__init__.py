@@ -59,6 +59,8 @@ def load_model(path, key: str, *, with_state: bool = False):
     found: list[Network] = []
 
     def prepare(metadata: dict) -> None:
+        import tlt_core.models.qat  # noqa: F401  (QAT layers: registered serializables)
+
         network = network_of_metadata(metadata, source=str(path))
         network.register_keras_classes()
         found.append(network)

@@ -131,10 +131,12 @@ class ModelInfo:
 class FrameDrawing:
     """How an evaluation report draws a detector's validation frames (``evaluate.frames``):
     ``mean_bgr`` is added back to the model input to show it, and a detection matches an
-    object at ``iou_threshold`` (the metric's matching IoU)."""
+    object at ``iou_threshold`` (the metric's matching IoU: one for all classes, or one per
+    class in ``class_names`` order). The truths the network gives (``ground_truth``) must
+    have ``boxes``, ``classes`` and ``difficult`` (as ``evaluate.ap.GroundTruth``)."""
 
     mean_bgr: tuple[float, float, float]
-    iou_threshold: float
+    iou_threshold: float | tuple[float, ...]
 
 
 class InferenceWriter(Protocol):
@@ -173,6 +175,8 @@ class Network(abc.ABC):
     prediction_noun: ClassVar[str] = "detections"
     # Post-processing variants ``export --nms`` may choose (first: the default).
     export_variants: ClassVar[tuple[str, ...]] = ("none",)
+    # Layouts of the exported outputs (`export --output_layout`); the first is the default.
+    output_layouts: ClassVar[tuple[str, ...]] = ("default",)
 
     # --- spec ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -386,6 +390,11 @@ class Network(abc.ABC):
         """Whether the spec names validation data (training validates only then)."""
         return True
 
+    def training_sources(self, spec: NetworkSpec) -> Any:
+        """The ``sources`` (for `input_pipeline`) of the data the spec trains on, for
+        ``evaluate --use_training_set``; None: this network does not offer it."""
+        return None
+
     @abc.abstractmethod
     def preprocess(self, spec: NetworkSpec, rgb: Any) -> Any:
         """One decoded uint8 RGB image ``[h, w, 3]`` -> float32 model input ``[H, W, C]``
@@ -483,6 +492,12 @@ class Network(abc.ABC):
         """Default evaluation batch size."""
         return 1
 
+    def evaluation_cost(self, spec: NetworkSpec) -> Callable[[tuple, Any], Any] | None:
+        """The training cost over an evaluation batch: ``(raw outputs, batch) -> cost per
+        image``, averaged by ``evaluate`` into its "Validation cost" line (002 6.2); None:
+        the network reports no cost."""
+        return None
+
     def frame_drawing(self, spec: NetworkSpec) -> FrameDrawing | None:
         """How the evaluation report draws frames, for a network whose predictions are
         ``boxes.nms.Detections`` and truths ``evaluate.ap.GroundTruth``; None (no grid of
@@ -525,6 +540,27 @@ class Network(abc.ABC):
     def export_metadata(self, spec: NetworkSpec, model: Any, *, variant: str) -> dict[str, Any]:
         """The network's keys for the exported model's metadata (runners read them back)."""
         return {}
+
+    def with_output_layout(self, exported: Any, layout: str) -> Any:
+        """The exported ONNX model (from `onnx_postprocess`, in the first of
+        `output_layouts`) with its outputs in ``layout``, another of `output_layouts`."""
+        if layout != self.output_layouts[0]:
+            raise ValueError(f"{self.name} exports have no output layout {layout!r}")
+        return exported
+
+    def layout_for_outputs(self, names: Sequence[str]) -> str | None:
+        """The output layout whose outputs include ``names`` (``tlt-converter -o``), or
+        None when none of `output_layouts` has them all."""
+        return None
+
+    def final_postprocessor(
+        self, spec: NetworkSpec, info: ModelInfo, *, threshold: float | None = None
+    ) -> Callable[[Mapping[str, Any], Sequence[tuple[int, int]]], list[Any]] | None:
+        """Like `postprocessor`, from an exported model's final outputs (``{name: array}``,
+        any of `output_layouts`) instead of its raw outputs: evaluates an engine built with
+        only those (``tlt-converter -o``). None: the network's predictions need the raw
+        outputs."""
+        return None
 
     @abc.abstractmethod
     def deepstream_config(

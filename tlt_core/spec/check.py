@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from google.protobuf.message import Message
 
-from tlt_core.errors import SpecError
+from tlt_core.errors import SpecError, located
 from tlt_core.spec.listexpr import NestedList, parse_list
 from tlt_core.spec.locate import SpecLocator
 from tlt_core.spec.textparse import shortest_float32
@@ -22,10 +22,21 @@ class Checker:
     def __init__(self, path: str, locator: SpecLocator | None) -> None:
         self.path = path
         self.locator = locator
+        self.notices: list[str] = []  # located remarks that do not stop the load
 
     def fail(self, field_path: str, message: str) -> NoReturn:
         line = self.locator.line(field_path) if self.locator is not None else None
         raise SpecError(message, self.path, line, field_path)
+
+    def note(self, field_path: str, message: str) -> None:
+        """Record a located remark (``spec.txt:LINE: field: message``) that the spec's
+        loader logs once; the load goes on."""
+        line = self.locator.line(field_path) if self.locator is not None else None
+        self.notices.append(located(message, self.path, line, field_path))
+
+    def log_notices(self, logger) -> None:
+        for notice in self.notices:
+            logger.warning("%s", notice)
 
     def line_of(self, field_path: str) -> int:
         """Line of a field for ordering (0 when unknown)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tlt_core.errors import ExportError, located
+from tlt_core.export.onnx import LEGACY_NETWORK_OUTPUTS, network_part  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class CalibrateResult:
     tensor_count: int
     num_images: int
     tensorfile: str | None = None
+    qdq_path: str | None = None
 
 
 def _images_in(directory: Path) -> list[Path]:
@@ -112,37 +114,6 @@ def calibration_batches(
     return out, str(data_file)
 
 
-# Exports written before the metadata named the raw network's outputs were all SSD's.
-LEGACY_NETWORK_OUTPUTS = ("conf", "loc")
-
-
-def network_part(model):
-    """The raw network of an exported graph: ``Input`` -> the Keras model's outputs (named
-    by the export metadata's ``network_outputs``; SSD: ``conf``, ``loc``)."""
-    import onnx
-
-    from tlt_core.export.onnx import INPUT_NAME, get_metadata
-
-    names = list(get_metadata(model).get("network_outputs") or LEGACY_NETWORK_OUTPUTS)
-    produced = {o for node in model.graph.node for o in node.output}
-    if not set(names) <= produced:
-        if {o.name for o in model.graph.output} >= set(names):
-            return model
-        raise ExportError(f"exported model has no {'/'.join(names)} tensors: not a tlt export")
-    # The extractor types its new outputs from value_info; a raw output that fed the
-    # post-processing appended at export (DetectNet_v2's NCHW transposes) may have none.
-    typed = {v.name for v in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
-    if not set(names) <= typed:
-        model = onnx.shape_inference.infer_shapes(model)
-        typed |= {v.name for v in model.graph.value_info}
-        model.graph.value_info.extend(
-            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
-            for name in names
-            if name not in typed
-        )
-    return onnx.utils.Extractor(model).extract_model([INPUT_NAME], names)
-
-
 def calibrate_and_write(
     network, batches: list[np.ndarray], cache_path: str | Path, trt_version: int | None = None
 ) -> int:
@@ -174,8 +145,12 @@ def calibrate(
     data_file: str | Path | None = None,
     trt_version: int | None = None,
     network: str | None = None,
+    qdq_path: str | Path | None = None,
+    calibrator: str = "ort-entropy",
 ) -> CalibrateResult:
-    """Entropy-calibrate an exported ``.onnx`` / ``.etlt`` and write its TensorRT cache."""
+    """Entropy-calibrate an exported ``.onnx`` / ``.etlt`` and write its TensorRT cache;
+    with ``qdq_path`` also write the explicitly quantised (Q/DQ) ``.onnx`` of the same
+    model, calibrated on the same images by ``calibrator`` (``export --qdq``'s)."""
     from tlt_core.export.onnx import get_metadata, read_model
     from tlt_core.networks import get_network
 
@@ -192,9 +167,15 @@ def calibrate(
         batch_size=batch_size,
     )
     count = calibrate_and_write(graph, data, cache_path, trt_version)
+    if qdq_path is not None:
+        from tlt_core.export.onnx import write_model
+        from tlt_core.export.qdq import quantize_exported
+
+        write_model(qdq_path, quantize_exported(exported, data, calibrator))
     return CalibrateResult(
         cache_path=str(cache_path),
         tensor_count=count,
         num_images=sum(len(b) for b in data),
         tensorfile=tensorfile,
+        qdq_path=str(qdq_path) if qdq_path is not None else None,
     )

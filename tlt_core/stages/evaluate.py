@@ -38,6 +38,8 @@ class EvalResult:
     skipped_images: int = 0  # validation images that failed to decode (left out of the AP)
     label_set_sha256: str = ""  # identity of the ground truth evaluated on
     metric: str = "mAP"  # the primary metric's name
+    cost: float | None = None  # the network's evaluation cost (mean per image), if it has one
+    runner: str = ""  # the runtime that ran the model (ModelRunner.description)
 
     @property
     def value(self) -> float:
@@ -81,13 +83,19 @@ def evaluate(
     network: str | None = None,
     frames: int = 0,
     frame_threshold: float = 0.3,
+    use_training_set: bool = False,
 ) -> EvalResult:
     """Evaluate ``model_path`` on the validation data of ``spec_path`` (a spec file, or the
     network's spec object already parsed).
 
     ``frames``: how many validation frames to draw (worst and best, see
     ``evaluate.frames``), showing detections scoring at least ``frame_threshold``; only for
-    a network that says how to draw them (``Network.frame_drawing``), none otherwise."""
+    a network that says how to draw them (``Network.frame_drawing``), none otherwise.
+    ``use_training_set``: evaluate on the data the spec trains on instead (002's
+    ``--use_training_set``; networks that offer ``Network.training_sources``). A network
+    with an ``evaluation_cost`` gets its mean over the images as ``cost``, the first line
+    of the table ("Validation cost", 002 6.2)."""
+    from tlt_core.errors import UsageError
     from tlt_core.evaluate.collect import collect_predictions, score
     from tlt_core.evaluate.frames import FrameSelector
     from tlt_core.inference_runner import open_runner
@@ -97,6 +105,8 @@ def evaluate(
     spec = net.spec_of(spec_path)
     runner = open_runner(model_path, key, net)
     net.check_model(spec, runner, source=str(model_path))
+    runner_description = str(getattr(runner, "description", type(runner).__name__))
+    log.info("runner: %s", runner_description)
 
     drawing = net.frame_drawing(spec) if frames > 0 else None
     selector = None
@@ -108,15 +118,32 @@ def evaluate(
             iou_threshold=drawing.iou_threshold,
             threshold=frame_threshold,
         )
+    sources = None
+    if use_training_set:
+        sources = net.training_sources(spec)
+        if sources is None:
+            raise UsageError(f"--use_training_set: not offered for {net.name} models")
+    cost_of = net.evaluation_cost(spec)
+    costs: list = []
     start = time.time()
     collected = collect_predictions(
         net,
         spec,
         runner,
+        sources=sources,
         batch_size=batch_size,
         on_batch=selector.add if selector is not None else None,
+        on_raw=(lambda raw, batch: costs.append(cost_of(raw, batch))) if cost_of else None,
     )
     result = score(net, spec, collected)
+    cost = None
+    table = result.table
+    if cost_of is not None and costs:
+        import numpy as np
+
+        cost = float(np.mean(np.concatenate(costs)))
+        data = "Training" if use_training_set else "Validation"
+        table = f"{data} cost: {cost:.6f}\n\n{table}"
     others = {mode: score(net, spec, collected, mode=mode) for mode in net.metric_variants(spec)}
     seconds = time.time() - start
     # The table itself is the caller's to show (the CLI prints it on stdout): logging it too
@@ -135,13 +162,16 @@ def evaluate(
     if output_dir is not None:
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths.append(write_text_atomic(out / "results.txt", result.table + "\n"))
+        paths.append(write_text_atomic(out / "results.txt", table + "\n"))
         reports = net.metric_report(spec, result, out)
         json_path = reports[0]
         summary = json.loads(json_path.read_text())
         summary["model"] = str(model_path)
         summary["other_modes"] = {mode: other.value for mode, other in others.items()}
         summary["skipped_images"] = collected.skipped_images
+        summary["evaluated_on"] = "training" if use_training_set else "validation"
+        if cost is not None:
+            summary["cost"] = cost
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
         paths.extend(reports)
     return EvalResult(
@@ -151,7 +181,7 @@ def evaluate(
         iou_threshold=float(result.details.get("iou_threshold", 0.0)),
         num_images=int(result.num_images),
         other_mode_mAP={mode: float(other.value) for mode, other in others.items()},
-        table=result.table,
+        table=table,
         report_paths=paths,
         ap_result=result.raw,
         seconds=seconds,
@@ -159,4 +189,6 @@ def evaluate(
         skipped_images=collected.skipped_images,
         label_set_sha256=label_set_sha256(collected, spec.class_names),
         metric=result.name,
+        cost=cost,
+        runner=runner_description,
     )

@@ -27,6 +27,7 @@ from tlt_core.evaluate.ap import AP_MODES, APResult, GroundTruth, compute_ap
 from tlt_core.evaluate.report import format_ap_table, plot_pr_curves, write_json
 
 log = logging.getLogger(__name__)
+MAX_SCORE_WARNINGS = 5  # located warnings for scores outside [0, 1]; then a count
 
 LABEL_SUFFIX = ".txt"
 
@@ -97,6 +98,9 @@ def evaluate_labels(
     frames = list(gt_files)
     gt_objects = {f: _kept(read_label_file(gt_files[f])) for f in frames}
     pred_objects: dict[str, list[KittiObject]] = {}
+    # Scores only rank detections; DetectNet_v2's (a cluster's coverage mass, as TLT's)
+    # exceed 1: the first few are named, then one line counts them.
+    outside: list[str] = []
     for frame in frames:
         path = pred_files.get(frame)
         objects = _kept(read_label_file(path)) if path is not None else []
@@ -104,8 +108,12 @@ def evaluate_labels(
             if obj.score is None:
                 raise DataError("prediction without a score (16th field)", path, obj.line, "score")
             if not 0.0 <= obj.score <= 1.0:
-                log.warning("%s", located(f"{obj.score:g} outside [0, 1]", path, obj.line, "score"))
+                outside.append(located(f"{obj.score:g} outside [0, 1]", path, obj.line, "score"))
         pred_objects[frame] = objects
+    for line in outside[:MAX_SCORE_WARNINGS]:
+        log.warning("%s", line)
+    if len(outside) > MAX_SCORE_WARNINGS:
+        log.warning("%d prediction scores outside [0, 1] in all", len(outside))
 
     found = {o.class_name.lower() for objs in gt_objects.values() for o in objs}
     found |= {o.class_name.lower() for objs in pred_objects.values() for o in objs}

@@ -93,6 +93,7 @@ def train(
     verbose: int = 0,
     callbacks: Sequence[Any] = (),
     network: str | None = None,
+    enable_qat: bool = False,
 ) -> TrainResult:
     """Train the ``network`` model (default SSD) of ``spec_path``.
 
@@ -102,6 +103,10 @@ def train(
     ``gpus`` > 1: MirroredStrategy; ``multi_worker``: MultiWorkerMirroredStrategy from
     ``TF_CONFIG`` (the CLI sets it when that variable exists). The learning rate is scaled by
     the number of replicas. ``callbacks``: extra Keras callbacks (tests).
+    ``enable_qat`` (or the spec's ``training_config.enable_qat``, where the network's spec
+    has one): quantization-aware training (``tlt_core.models.qat``): BN folded, weights and
+    activations fake-quantised where TensorRT runs INT8; the model starts as the spec's
+    (or ``-m``'s, pruned included) float or QAT model.
     """
     if not key:
         raise UsageError("an encryption key (-k) is required to write the model files")
@@ -123,6 +128,7 @@ def train(
             multi_worker=multi_worker,
             verbose=verbose,
             callbacks=callbacks,
+            enable_qat=enable_qat,
         )
 
 
@@ -140,6 +146,7 @@ def _train(
     multi_worker,
     verbose,
     callbacks,
+    enable_qat=False,
 ) -> TrainResult:
     import keras
     import tensorflow as tf
@@ -180,15 +187,28 @@ def _train(
         source = None
         training_state = None
         if source_path is not None:
+            import tlt_core.models.qat  # noqa: F401  (a QAT model's layers)
+
             loaded_model, source_meta, training_state = load_model_with_state(source_path, key)
             source = (loaded_model, source_meta)
             pruned = bool(source_meta.get("pruned")) or spec_pruned
         else:
             source_meta, pruned = {}, False
         model = trainer.initial_model(net, spec, regularizer, source, path=source_path)
+        if enable_qat or settings.enable_qat:
+            from tlt_core.models import qat
+
+            if not qat.is_qat_model(model):
+                model = qat.to_qat(model)
+                trainer.set_kernel_regularizer(model, regularizer)
+            log.info("quantization-aware training: BN folded, INT8 fake quantisation on")
         trainer.set_batchnorm_momentum(model, trainer.BATCHNORM_MOMENTUM)
         train_model = net.training_model(model)
         optimizer = net.optimizer(spec, total_steps=total_steps, replicas=replicas)
+        if enable_qat or settings.enable_qat:
+            from tlt_core.models import qat
+
+            optimizer = qat.qat_optimizer(optimizer)  # why: its docstring
         train_model.compile(optimizer=optimizer, loss=net.loss(spec), jit_compile=False)
         resume_step = 0
         if initial_epoch > 0 and training_state is not None:

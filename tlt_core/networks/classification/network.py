@@ -387,12 +387,15 @@ class ClassificationNetwork(Network):
         from tlt_core.export.onnx import append_graph
 
         (output,) = network_onnx.graph.output
+        # The output keeps the softmax's shape ([batch, classes]): a shapeless output fails
+        # onnx.checker (the Q/DQ export checks every graph it writes).
+        shape = [d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim]
         post = onnx.helper.make_model(
             onnx.helper.make_graph(
                 [onnx.helper.make_node("Identity", [output.name], [OUTPUT_TENSOR])],
                 "classification_output",
                 [],
-                [onnx.helper.make_tensor_value_info(OUTPUT_TENSOR, onnx.TensorProto.FLOAT, None)],
+                [onnx.helper.make_tensor_value_info(OUTPUT_TENSOR, onnx.TensorProto.FLOAT, shape)],
             )
         )
         return append_graph(network_onnx, post, name="classification", check=False)

@@ -2,12 +2,14 @@
 
 Per class ``c`` and image, over the grid cells (``y_true`` from `rasterizer.rasterize`):
 
-- coverage cost: mean over cells of ``mask * w * BCE(cov_pred, cov_true)`` with
-  ``w = cov_true + (1 - cov_true) * coverage_foreground_weight``: a cell in an object's
-  coverage region weighs 1, a background cell ``coverage_foreground_weight`` (0.05 in
-  002, about the foreground share of a driving-scene grid), a dead-zone cell 0. TLT
-  used an L2 coverage cost; binary cross-entropy on the sigmoid output trains the same
-  targets several times faster here (sample data, 15 epochs: mAP 0.54 against 0.27);
+- coverage cost: mean over cells of ``mask * w * BCE(cov_pred, cov_true)`` with ``w =
+  coverage_foreground_weight`` (0.05 in 002) for a cell in an object's coverage region
+  and ``1 - coverage_foreground_weight`` for a background cell, as TLT weighs it (the
+  field is "the relative weight of the cells where there is a foreground instance"); a
+  dead-zone cell weighs 0. Foreground weighed 1 and background 0.05, as this module did
+  first, let the coverage spread over the cells around every object (sample data after 9
+  epochs: 4 background cells above coverage 0.3 for each object cell), and their
+  untrained boxes became dozens of fragment clusters per image;
 - box cost: mean over cells of ``cov_true * sum_k |bbox_pred_k - bbox_true_k|`` (only the
   cells that own an object).
 
@@ -47,7 +49,7 @@ def cost_terms(y_true, y_pred, num_classes: int, foreground_weight):
     cov_t, bbox_t, mask = split_targets(y_true, c)
     cov_p, bbox_p = y_pred[..., :c], y_pred[..., c : 5 * c]
     fg = ops.convert_to_tensor(np.asarray(foreground_weight, np.float32))
-    weight = mask * (cov_t + (1.0 - cov_t) * fg)
+    weight = mask * ops.where(cov_t > 0.5, fg, 1.0 - fg)
     p = ops.clip(cov_p, COV_EPSILON, 1.0 - COV_EPSILON)
     bce = -(cov_t * ops.log(p) + (1.0 - cov_t) * ops.log(1.0 - p))
     cov_cost = ops.mean(weight * bce, axis=(1, 2))  # [B, C]
@@ -114,3 +116,28 @@ class DetectNetCost(keras.losses.Loss):
         weights = ops.stop_gradient(self.weights_now())  # [C, 2]
         per_class = ops.sum(weights[None] * costs, axis=-1)  # [B, C]
         return ops.sum(ops.convert_to_tensor(self.class_weights)[None] * per_class, axis=-1)
+
+
+def evaluation_cost(cost_spec, num_classes: int):
+    """``(y_true, y_pred) -> cost per image`` (NumPy) of a trained model: the training cost
+    with the objective weights where training ends (``weight_target``). Autoweighting's
+    moving averages are training state a model file does not keep, so they are left out;
+    the figure is comparable between models and data sets, not with the training loss."""
+    classes = cost_spec.classes
+    class_weights = np.array([k.class_weight for k in classes], np.float32)
+    class_weights /= class_weights.sum()
+    foreground = np.array([k.coverage_foreground_weight for k in classes], np.float32)
+    weights = objective_weights(
+        1.0,
+        np.array([k.initial_weights for k in classes], np.float32),
+        np.array([k.target_weights for k in classes], np.float32),
+        float(cost_spec.min_objective_weight),
+        float(cost_spec.max_objective_weight),
+    )
+
+    def cost(y_true, y_pred) -> np.ndarray:
+        cov_cost, bbox_cost = cost_terms(y_true, y_pred, num_classes, foreground)
+        per_class = weights[None, :, 0] * cov_cost + weights[None, :, 1] * bbox_cost
+        return np.asarray(ops.convert_to_numpy(ops.sum(class_weights[None] * per_class, -1)))
+
+    return cost

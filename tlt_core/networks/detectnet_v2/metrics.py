@@ -40,6 +40,12 @@ class FrameTruth:
     truncation: np.ndarray  # [N] float
     height_scale: float = 1.0  # original-image pixels per box pixel, vertically
 
+    @property
+    def difficult(self) -> np.ndarray:
+        """Objects neither rewarded nor penalised in the combined AP (occlusion > 0): what
+        ``evaluate.ap.GroundTruth`` calls difficult (the evaluation report's frames)."""
+        return np.asarray(self.occlusion) > 0
+
 
 @dataclass(frozen=True)
 class DetectNetMetrics:
@@ -70,15 +76,12 @@ class DetectNetMetrics:
         }
 
 
-def format_table(metrics: DetectNetMetrics, cost: float | None = None) -> str:
-    """The AP table of 002 6.2 (percent), with the validation cost above it if given."""
+def format_table(metrics: DetectNetMetrics) -> str:
+    """The AP table of 002 6.2 (percent); ``evaluate`` puts the validation cost above it."""
     buckets = sorted(metrics.buckets)
     header = ["class mAP", COMBINED, *buckets]
     rule = "  ".join("=" * max(len(h), 9) for h in header)
-    lines = []
-    if cost is not None:
-        lines += [f"Validation cost: {cost:.6f}", ""]
-    lines += ["AP:", rule, "  ".join(f"{h:<9}" for h in header), rule]
+    lines = ["AP:", rule, "  ".join(f"{h:<9}" for h in header), rule]
     for name, row in metrics.table().items():
         cells = [f"{name:<9}"] + [f"{100 * row[h]:<9.2f}" for h in header[1:]]
         lines.append("  ".join(cells))
@@ -153,7 +156,7 @@ def evaluate_detections(
     """AP combined and per bucket (see the module docstring)."""
     names = tuple(class_names)
     thresholds = [float(t) for t in iou_thresholds]
-    combined_gt = [GroundTruth(t.boxes, t.classes, t.occlusion > 0) for t in truths]
+    combined_gt = [GroundTruth(t.boxes, t.classes, t.difficult) for t in truths]
     combined = _per_class_thresholds(detections, combined_gt, names, thresholds, mode)
     per_bucket = {}
     for key, bucket in buckets.items():

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo, Network, TrainingSettings
+from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo
 from tlt_core.networks.detectnet_v2.outputs import (
     BBOX_NODE,
     BBOX_OUTPUT,
@@ -28,11 +28,12 @@ from tlt_core.networks.detectnet_v2.outputs import (
     COV_OUTPUT,
     HEAD_LAYERS,
 )
+from tlt_core.networks.detector import KittiDetector
 
 log = logging.getLogger(__name__)
 
 
-class DetectNetV2Network(Network):
+class DetectNetV2Network(KittiDetector):
     name: ClassVar[str] = "detectnet_v2"
     title: ClassVar[str] = "DetectNet_v2 object detection (TLT v0.3): train, evaluate, ..."
     primary_metric: ClassVar[MetricSpec] = MetricSpec(
@@ -62,26 +63,8 @@ class DetectNetV2Network(Network):
             overrides["num_epochs"] = epochs
         return sample_spec(data_dir, **overrides)
 
-    def training_settings(self, spec) -> TrainingSettings:
-        training, evaluation = spec.training, spec.eval
-        starts = tuple(
-            (value, pruned)
-            for value, pruned in (
-                (training.pruned_model_path, True),
-                (training.resume_model_path, False),
-                (training.pretrain_model_path, False),
-            )
-            if value
-        )
-        return TrainingSettings(
-            batch_size_per_replica=int(training.batch_size_per_gpu),
-            num_epochs=int(training.num_epochs),
-            checkpoint_interval=max(int(training.checkpoint_interval), 1),
-            validation_period=max(int(evaluation.validation_period_during_training), 1),
-            seed=int(spec.random_seed) if spec.random_seed else None,
-            start_models=starts,
-            first_validation_epoch=int(evaluation.first_validation_epoch),
-        )
+    def _more_training_settings(self, spec) -> dict:
+        return {"first_validation_epoch": int(spec.eval.first_validation_epoch)}
 
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
@@ -134,40 +117,20 @@ class DetectNetV2Network(Network):
 
         return list(fold_sources(spec, training=training))
 
-    def input_pipeline(
-        self,
-        spec,
-        *,
-        training,
-        batch_size,
-        sources=None,
-        shuffle=None,
-        seed=None,
-        repeat=False,
-        stats=None,
-    ):
-        from tlt_core.data.pipeline import build_dataset
+    def detection_transform(self, spec):
         from tlt_core.networks.detectnet_v2.augment import DetectNetTransform
 
-        return build_dataset(
-            spec,
-            training=training,
-            batch_size=batch_size,
-            transform=DetectNetTransform.from_spec(spec),
-            sources=self._sources(spec, training, sources),
-            shuffle=shuffle,
-            seed=seed,
-            repeat=repeat,
-            stats=stats,
-        )
-
-    def dataset_size(self, spec, *, training, sources=None) -> int:
-        from tlt_core.data.pipeline import dataset_size
-
-        return dataset_size(spec, training=training, sources=self._sources(spec, training, sources))
+        return DetectNetTransform.from_spec(spec)
 
     def has_validation_data(self, spec) -> bool:
         return bool(spec.validation_data_sources) or spec.validation_fold is not None
+
+    def training_sources(self, spec):
+        if spec.validation_fold is not None:
+            from tlt_core.networks.detectnet_v2.spec import fold_sources
+
+            return list(fold_sources(spec, training=True))
+        return list(spec.data_sources)
 
     def preprocess(self, spec, rgb):
         from tlt_core.data.render_cv import render_window
@@ -347,26 +310,22 @@ class DetectNetV2Network(Network):
         written = write_text_atomic(out / "results.json", json.dumps(summary, indent=2))
         return [written, *report.plot_pr_curves(metrics.combined, out)]
 
-    def prediction_agreement(self, spec, predictions, reference, *, threshold):
-        from tlt_core.evaluate.ap import GroundTruth, compute_ap
+    def evaluation_cost(self, spec):
+        from tlt_core.networks.detectnet_v2.cost import evaluation_cost
+        from tlt_core.networks.detectnet_v2.rasterizer import RasterSettings, rasterize
 
-        pseudo = []
-        for det in reference:
-            keep = det.scores >= threshold
-            pseudo.append(
-                GroundTruth(det.boxes[keep], det.classes[keep], np.zeros(int(keep.sum()), bool))
-            )
-        if not sum(len(g) for g in pseudo):
-            return None
-        agreement = compute_ap(list(predictions), pseudo, spec.class_names, iou_threshold=0.5)
-        present = [n for n in agreement.class_names if agreement.num_ground_truth[n] > 0]
-        return float(np.mean([agreement.per_class_ap[n] for n in present]))
+        settings = RasterSettings.from_experiment(spec)
+        cost = evaluation_cost(spec.cost, spec.num_classes)
 
-    def metric_variants(self, spec) -> tuple[str, ...]:
-        return ("INTEGRATE",) if spec.eval.average_precision_mode == "SAMPLE" else ("SAMPLE",)
+        def batch_cost(raw, batch):
+            cov, bbox = (np.asarray(r, np.float32).transpose(0, 2, 3, 1) for r in raw)
+            y_true = rasterize(batch["boxes"], batch["classes"], settings).numpy()
+            return cost(y_true, np.concatenate([cov, bbox], axis=-1))
 
-    def eval_batch_size(self, spec) -> int:
-        return int(spec.eval.batch_size)
+        return batch_cost
+
+    def matching_iou(self, spec) -> tuple[float, ...]:
+        return tuple(float(t) for t in spec.eval.iou_thresholds)
 
     # --- inference -------------------------------------------------------------------------
     def add_task_options(self, task, parser) -> None:

@@ -70,6 +70,8 @@ class AugmentConfig:
     # None: the chain returns RGB 0..255. Set: it returns the model's input, BGR minus this
     # mean (see :func:`model_input`), made with the pixels in one pass.
     model_input_mean_bgr: tuple[float, float, float] | None = None
+    # 1: the model's input is grey (output_channel 1); only with model_input_mean_bgr.
+    output_channel: int = 3
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -317,6 +319,21 @@ def model_input(pixels: tf.Tensor, mean_bgr) -> tf.Tensor:
     return tf.nn.bias_add(bgr, -tf.constant(mean_bgr, tf.float32))
 
 
+# ITU-R BT.601 luma weights (OpenCV's BGR2GRAY), in BGR order; they sum to 1, so the grey
+# of (BGR minus a mean l on every channel) is the grey of BGR minus l.
+GREY_WEIGHTS_BGR = (0.114, 0.587, 0.299)
+
+
+def model_channels(inputs: tf.Tensor, channels: int) -> tf.Tensor:
+    """The model's input ``[..., 3]`` (BGR minus the mean) with ``channels`` channels: as it
+    is for 3, its grey ``[..., 1]`` for 1 (``output_channel: 1``; the spec's ``l`` mean is
+    on every channel of ``image_mean_bgr``). The one place a grey input is made."""
+    if channels == 3:
+        return inputs
+    weights = tf.constant(GREY_WEIGHTS_BGR, tf.float32)
+    return tf.reduce_sum(tf.convert_to_tensor(inputs, tf.float32) * weights, -1, keepdims=True)
+
+
 def boxes_to_output(boxes: tf.Tensor, geometry: Geometry, output_size: tuple[int, int]):
     """Boxes on the canvas scaled to the output image."""
     sy = output_size[0] / geometry.canvas_hw[0]
@@ -360,6 +377,8 @@ def augment_example(
     pixels = render(
         image, geometry, config.output_size, config.fill_rgb, jitter, config.model_input_mean_bgr
     )
+    if config.model_input_mean_bgr is not None:
+        pixels = model_channels(pixels, config.output_channel)
     boxes = boxes_to_output(boxes, geometry, config.output_size)
     # A box can vanish (zero width or height) only if it was degenerate or clipped away.
     alive = tf.reshape(tf.where((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])), [-1])
@@ -399,6 +418,7 @@ def augment_config(experiment) -> AugmentConfig:
         random_flip=float(resolved.random_flip),
         fill_rgb=(mean_bgr[2], mean_bgr[1], mean_bgr[0]),
         model_input_mean_bgr=mean_bgr,
+        output_channel=int(experiment.input_shape[2]),
     )
 
 
@@ -408,6 +428,7 @@ class SsdTransform:
     def __init__(self, config: AugmentConfig) -> None:
         self.config = config
         self.output_size = config.output_size
+        self.channels = config.output_channel if config.model_input_mean_bgr else 3
 
     @classmethod
     def from_spec(cls, experiment) -> SsdTransform:
@@ -418,4 +439,5 @@ class SsdTransform:
 
     def evaluate(self, image, boxes):
         pixels, boxes = resize_example(image, boxes, self.config.output_size)
-        return model_input(pixels, self.config.model_input_mean_bgr), boxes
+        inputs = model_input(pixels, self.config.model_input_mean_bgr)
+        return model_channels(inputs, self.config.output_channel), boxes

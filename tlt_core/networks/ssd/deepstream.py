@@ -5,8 +5,10 @@ on), so nvinfer is told ``net-scale-factor=1.0``, ``offsets=<B;G;R means>`` and
 ``model-color-format=1`` (BGR). Detections come out of the model already NMS-ed in the
 BatchedNMS layout (see ``tlt_core.networks.ssd.onnx_postprocess``), parsed by
 ``NvDsInferParseCustomBatchedNMSTLT`` from ``libnvds_infercustomparser_tao.so`` (built from
-NVIDIA-AI-IOT/deepstream_tao_apps, ``post_processor/``); clustering is off
-(``cluster-mode=4``) because NMS already ran.
+NVIDIA-AI-IOT/deepstream_tao_apps, ``post_processor/``), or, exported with
+``--output_layout tlt_nms``, in TLT 3.0's NMS layout with 000's ``output-blob-names=NMS``
+and ``NvDsInferParseCustomNMSTLT``; clustering is off (``cluster-mode=4``) because NMS
+already ran.
 """
 
 from __future__ import annotations
@@ -17,13 +19,43 @@ from pathlib import Path
 
 from tlt_core.errors import ExportError, located
 from tlt_core.io_utils import write_text_atomic
-from tlt_core.networks.ssd.onnx_postprocess import OUTPUT_NAMES
+from tlt_core.networks.ssd.onnx_postprocess import (
+    LAYOUT_BATCHED,
+    LAYOUT_TLT_NMS,
+    OUTPUT_LAYOUTS,
+    OUTPUT_NAMES,
+)
 
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "nvinfer_config.txt"
 BACKGROUND = "background"
 PARSER_FUNCTION = "NvDsInferParseCustomBatchedNMSTLT"
 PARSER_LIBRARY = "libnvds_infercustomparser_tao.so"
+
+
+@dataclass(frozen=True)
+class LayoutParser:
+    """What nvinfer is told about an output layout: blob names and the bbox parser."""
+
+    output_blob_names: tuple[str, ...]
+    function: str
+    library: str
+    source: str  # where the parser library is built from
+
+
+# 000's config for TLT 3.0 exports: output-blob-names=NMS (NMS_1, the keep count, is the
+# engine's second output), NvDsInferParseCustomNMSTLT from deepstream_tlt_apps.
+LAYOUT_PARSERS = {
+    LAYOUT_BATCHED: LayoutParser(
+        OUTPUT_NAMES, PARSER_FUNCTION, PARSER_LIBRARY, "NVIDIA-AI-IOT/deepstream_tao_apps"
+    ),
+    LAYOUT_TLT_NMS: LayoutParser(
+        ("NMS",),
+        "NvDsInferParseCustomNMSTLT",
+        "libnvds_infercustomparser_tlt.so",
+        "NVIDIA-AI-IOT/deepstream_tlt_apps (release/tlt3.0)",
+    ),
+}
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
 CLUSTER_MODE_NONE = 4
 
@@ -68,11 +100,18 @@ def nvinfer_config_text(
     cal_cache_file: str | None = None,
     pre_cluster_threshold: float = 0.3,
     top_k: int = 200,
+    output_layout: str = LAYOUT_BATCHED,
 ) -> str:
-    """The ``[property]`` / ``[class-attrs-all]`` text for a detector with our outputs.
+    """The ``[property]`` / ``[class-attrs-all]`` text for a detector with our outputs in
+    ``output_layout`` (``batched_nms`` or ``tlt_nms``).
 
     ``num_classes`` counts background too (labels.txt lines), as 000's sample does.
     """
+    if output_layout not in LAYOUT_PARSERS:
+        raise ExportError(
+            located(f"{output_layout!r} not one of {OUTPUT_LAYOUTS}", field="output_layout")
+        )
+    parser = LAYOUT_PARSERS[output_layout]
     if data_type not in NETWORK_MODE:
         raise ExportError(
             located(f"{data_type!r} not one of {sorted(NETWORK_MODE)}", field="data_type")
@@ -80,13 +119,17 @@ def nvinfer_config_text(
     if data_type == "int8" and not cal_cache_file:
         raise ExportError(located("int8 needs a calibration cache", field="cal_cache_file"))
     height, width, channels = (int(v) for v in input_shape_hwc)
+    # nvinfer's model-color-format: 1 = BGR, 2 = GRAY (output_channel 1: one mean, "l").
+    means = list(image_mean_bgr)[:channels]
     lines = [
         "[property]",
         "gpu-id=0",
-        "# Input = BGR pixels minus the training mean: y = net-scale-factor * (x - offsets)",
+        "# Input = "
+        + ("BGR" if channels == 3 else "grey")
+        + " pixels minus the training mean: y = net-scale-factor * (x - offsets)",
         "net-scale-factor=1.0",
-        "offsets=" + ";".join(f"{m:g}" for m in image_mean_bgr),
-        "model-color-format=1",
+        "offsets=" + ";".join(f"{m:g}" for m in means),
+        f"model-color-format={1 if channels == 3 else 2}",
         f"onnx-file={model_file}",
     ]
     if engine_file:
@@ -105,12 +148,12 @@ def nvinfer_config_text(
         "gie-unique-id=1",
         "is-classifier=0",
         "network-type=0",
-        "output-blob-names=" + ";".join(OUTPUT_NAMES),
-        "# NMS runs inside the model; DeepStream only parses its BatchedNMS-layout outputs.",
+        "output-blob-names=" + ";".join(parser.output_blob_names),
+        f"# NMS runs inside the model; DeepStream only parses its {output_layout}-layout outputs.",
         f"cluster-mode={CLUSTER_MODE_NONE}",
-        f"parse-bbox-func-name={PARSER_FUNCTION}",
-        f"# {PARSER_LIBRARY}: build NVIDIA-AI-IOT/deepstream_tao_apps post_processor/",
-        f"custom-lib-path=<path to {PARSER_LIBRARY}>",
+        f"parse-bbox-func-name={parser.function}",
+        f"# {parser.library}: build {parser.source} post_processor/",
+        f"custom-lib-path=<path to {parser.library}>",
         "",
         "[class-attrs-all]",
         f"pre-cluster-threshold={pre_cluster_threshold:g}",
@@ -134,9 +177,11 @@ def deepstream_files(
     batch_size: int = 1,
     engine_file: str | Path | None = None,
     cal_cache_file: str | Path | None = None,
+    output_layout: str = LAYOUT_BATCHED,
 ) -> dict[str, str]:
-    """``{labels.txt: ..., nvinfer_config.txt: ...}`` for an SSD export of ``spec`` (paths
-    as given: the caller makes them relative to the folder the files go to)."""
+    """``{labels.txt: ..., nvinfer_config.txt: ...}`` for an SSD export of ``spec`` in
+    ``output_layout`` (paths as given: the caller makes them relative to the folder the
+    files go to)."""
     labels = label_lines(spec.class_names, model_class_names)
     text = nvinfer_config_text(
         model_file=str(model_file),
@@ -149,6 +194,7 @@ def deepstream_files(
         engine_file=str(engine_file) if engine_file else None,
         cal_cache_file=str(cal_cache_file) if cal_cache_file else None,
         top_k=int(spec.nms.top_k),
+        output_layout=output_layout,
     )
     return {LABELS_FILE: "\n".join(labels) + "\n", CONFIG_FILE: text}
 

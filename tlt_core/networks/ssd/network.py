@@ -12,14 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tlt_core.networks.base import (
-    FrameDrawing,
-    MetricResult,
-    MetricSpec,
-    ModelInfo,
-    Network,
-    TrainingSettings,
-)
+from tlt_core.networks.base import MetricResult, MetricSpec, ModelInfo
+from tlt_core.networks.detector import KittiDetector
 
 # Predictor heads ssd_conf_{i} / ssd_loc_{i}: their filter counts are n_boxes x (classes + 1)
 # and n_boxes x 4, fixed by the anchors and the classes, so pruning keeps them whole.
@@ -32,7 +26,7 @@ CONF, LOC = "conf", "loc"
 SCORES_TENSOR = "pp_scores"  # softmax(conf) inside the exported graph
 
 
-class SsdNetwork(Network):
+class SsdNetwork(KittiDetector):
     name: ClassVar[str] = "ssd"
     title: ClassVar[str] = "SSD object detection: train, evaluate, inference, prune, export"
     primary_metric: ClassVar[MetricSpec] = MetricSpec(
@@ -41,6 +35,8 @@ class SsdNetwork(Network):
     # Runners return softmax(conf) and loc; in the exported graph they are named so.
     raw_output_names: ClassVar[tuple[str, ...]] = (SCORES_TENSOR, LOC)
     export_variants: ClassVar[tuple[str, ...]] = ("onnx", "efficient_nms_trt")
+    # BatchedNMS's four tensors, or TLT 3.0's NMS / NMS_1 (see onnx_postprocess).
+    output_layouts: ClassVar[tuple[str, ...]] = ("batched_nms", "tlt_nms")
 
     # --- spec ------------------------------------------------------------------------------
     def load_spec(self, path):
@@ -61,26 +57,8 @@ class SsdNetwork(Network):
             overrides["num_epochs"] = epochs
         return sample_experiment_spec(data_dir, **overrides)
 
-    def training_settings(self, spec) -> TrainingSettings:
-        training, evaluation = spec.training, spec.eval
-        starts = tuple(
-            (value, pruned)
-            for value, pruned in (
-                (training.pruned_model_path, True),
-                (training.resume_model_path, False),
-                (training.pretrain_model_path, False),
-            )
-            if value
-        )
-        return TrainingSettings(
-            batch_size_per_replica=int(training.batch_size_per_gpu),
-            num_epochs=int(training.num_epochs),
-            checkpoint_interval=max(int(training.checkpoint_interval), 1),
-            validation_period=max(int(evaluation.validation_period_during_training), 1),
-            seed=int(spec.random_seed) if spec.random_seed else None,
-            start_models=starts,
-            enable_qat=bool(training.enable_qat),
-        )
+    def _more_training_settings(self, spec) -> dict:
+        return {"enable_qat": bool(spec.training.enable_qat)}
 
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
@@ -151,37 +129,13 @@ class SsdNetwork(Network):
         return "classification heads (ssd_conf_*)"
 
     # --- data ------------------------------------------------------------------------------
-    def input_pipeline(
-        self,
-        spec,
-        *,
-        training,
-        batch_size,
-        sources=None,
-        shuffle=None,
-        seed=None,
-        repeat=False,
-        stats=None,
-    ):
-        from tlt_core.data.pipeline import build_dataset
+    def detection_transform(self, spec):
         from tlt_core.networks.ssd.augment import SsdTransform
 
-        return build_dataset(
-            spec,
-            training=training,
-            batch_size=batch_size,
-            transform=SsdTransform.from_spec(spec),
-            sources=sources,
-            shuffle=shuffle,
-            seed=seed,
-            repeat=repeat,
-            stats=stats,
-        )
+        return SsdTransform.from_spec(spec)
 
-    def dataset_size(self, spec, *, training, sources=None) -> int:
-        from tlt_core.data.pipeline import dataset_size
-
-        return dataset_size(spec, training=training, sources=sources)
+    def parallel_calls(self, spec) -> int | None:
+        return spec.training.n_workers or None
 
     def has_validation_data(self, spec) -> bool:
         return len(spec.validation_data_sources) > 0
@@ -189,13 +143,14 @@ class SsdNetwork(Network):
     def preprocess(self, spec, rgb):
         import tensorflow as tf
 
-        from tlt_core.networks.ssd.augment import model_input, resize_example
+        from tlt_core.networks.ssd.augment import model_channels, model_input, resize_example
 
         output_size = (spec.input_shape[0], spec.input_shape[1])
         pixels, _ = resize_example(
             tf.convert_to_tensor(rgb), tf.zeros((0, 4), tf.float32), output_size
         )
-        return model_input(pixels, spec.image_mean_bgr).numpy()
+        inputs = model_input(pixels, spec.image_mean_bgr)
+        return model_channels(inputs, int(spec.input_shape[2])).numpy()
 
     # --- training --------------------------------------------------------------------------
     def training_model(self, model):
@@ -274,6 +229,7 @@ class SsdNetwork(Network):
             confidence_threshold=float(nms.confidence_threshold),
             clustering_iou_threshold=float(nms.clustering_iou_threshold),
             top_k=int(nms.top_k),
+            score_bits=int(nms.infer_nms_score_bits),
         )
 
         def postprocess(raw, image_sizes):
@@ -282,6 +238,30 @@ class SsdNetwork(Network):
             if threshold is None:
                 return detections
             return [keep_confident(d, threshold) for d in detections]
+
+        return postprocess
+
+    def final_postprocessor(self, spec, info: ModelInfo, *, threshold=None):
+        import numpy as np
+
+        from tlt_core.boxes.nms import Detections
+        from tlt_core.networks.ssd.onnx_postprocess import read_detections
+
+        def postprocess(outputs, image_sizes):
+            rows = read_detections(outputs)
+            if len(rows) != len(image_sizes):
+                raise ValueError(f"{len(rows)} images of outputs, {len(image_sizes)} sizes")
+            result = []
+            for row, (height, width) in zip(rows, image_sizes, strict=True):
+                scale = np.array([width, height, width, height], np.float64)
+                boxes = np.clip(row.boxes.astype(np.float64) * scale, 0.0, scale)
+                detections = Detections(
+                    boxes, row.classes.astype(np.int64) - 1, row.scores.astype(np.float64)
+                )
+                result.append(
+                    detections if threshold is None else keep_confident(detections, threshold)
+                )
+            return result
 
         return postprocess
 
@@ -316,23 +296,6 @@ class SsdNetwork(Network):
             raw=result,
         )
 
-    def prediction_agreement(self, spec, predictions, reference, *, threshold):
-        import numpy as np
-
-        from tlt_core.evaluate.ap import GroundTruth, compute_ap
-
-        pseudo = []
-        for det in reference:
-            keep = det.scores >= threshold
-            pseudo.append(
-                GroundTruth(det.boxes[keep], det.classes[keep], np.zeros(int(keep.sum()), bool))
-            )
-        if not sum(len(g) for g in pseudo):
-            return None
-        agreement = compute_ap(list(predictions), pseudo, spec.class_names, iou_threshold=0.5)
-        present = [n for n in agreement.class_names if agreement.num_ground_truth[n] > 0]
-        return float(np.mean([agreement.per_class_ap[n] for n in present]))
-
     def metric_report(self, spec, result: MetricResult, output_dir) -> list[Path]:
         from tlt_core.evaluate import report
 
@@ -342,17 +305,8 @@ class SsdNetwork(Network):
             *report.plot_pr_curves(result.raw, out),
         ]
 
-    def metric_variants(self, spec) -> tuple[str, ...]:
-        return ("INTEGRATE",) if spec.eval.average_precision_mode == "SAMPLE" else ("SAMPLE",)
-
-    def eval_batch_size(self, spec) -> int:
-        return int(spec.eval.batch_size)
-
-    def frame_drawing(self, spec) -> FrameDrawing:
-        return FrameDrawing(
-            tuple(float(v) for v in spec.image_mean_bgr),
-            float(spec.eval.matching_iou_threshold),
-        )
+    def matching_iou(self, spec) -> float:
+        return float(spec.eval.matching_iou_threshold)
 
     # --- inference -------------------------------------------------------------------------
     def inference_writer(self, spec, output_dir, *, label_dir=None):
@@ -383,6 +337,16 @@ class SsdNetwork(Network):
             raise ExportError(f"{cfg.num_anchors} anchors for a model with {boxes} box predictions")
         return attach_postprocess(network_onnx, cfg, variant)
 
+    def with_output_layout(self, exported, layout):
+        from tlt_core.networks.ssd.onnx_postprocess import with_layout
+
+        return with_layout(exported, layout)
+
+    def layout_for_outputs(self, names):
+        from tlt_core.networks.ssd.onnx_postprocess import layout_of
+
+        return layout_of(names)
+
     def export_metadata(self, spec, model, *, variant) -> dict[str, Any]:
         cfg = self._postprocess_config(spec, model)
         return {
@@ -392,6 +356,7 @@ class SsdNetwork(Network):
                 "confidence_threshold": cfg.confidence_threshold,
                 "clustering_iou_threshold": cfg.iou_threshold,
                 "top_k": cfg.top_k,
+                "score_bits": cfg.score_bits,
             },
             "variances": list(cfg.variances),
             "num_anchors": cfg.num_anchors,
@@ -410,6 +375,7 @@ class SsdNetwork(Network):
             confidence_threshold=float(nms.confidence_threshold),
             iou_threshold=float(nms.clustering_iou_threshold),
             top_k=int(nms.top_k),
+            score_bits=int(nms.infer_nms_score_bits),
         )
 
     def deepstream_config(
@@ -422,6 +388,7 @@ class SsdNetwork(Network):
         batch_size,
         engine_file,
         cal_cache_file,
+        output_layout="batched_nms",
     ) -> dict[str, str]:
         from tlt_core.networks.ssd.deepstream import deepstream_files
 
@@ -433,6 +400,7 @@ class SsdNetwork(Network):
             batch_size=batch_size,
             engine_file=engine_file,
             cal_cache_file=cal_cache_file,
+            output_layout=output_layout,
         )
 
 

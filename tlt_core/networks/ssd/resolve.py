@@ -13,8 +13,8 @@ Resolution rules (where a value is derived rather than read):
   stands for both. Absent: None (the anchor generator then spaces anchors evenly over the
   feature map, offset 0.5).
 - Absent optional scalars take the defaults documented in 000 (augmentation, eval, nms),
-  TAO's defaults where 000 gives none (max_queue_size 16, n_workers 8,
-  checkpoint_interval 1), and ``eval_config.batch_size`` defaults to
+  TAO's defaults where 000 gives none (max_queue_size 16, checkpoint_interval 1);
+  ``n_workers`` absent is 0: the input pipeline's parallelism is tuned by tf.data, and ``eval_config.batch_size`` defaults to
   ``batch_size_per_gpu``. ``image_mean`` defaults to the ImageNet mean.
 - Relative paths in the spec (data sources, model paths) are relative to the directory
   of the spec file (the working directory for a spec given as text); ``s3://``-style
@@ -46,6 +46,11 @@ from tlt_core.spec.textparse import shortest_float32
 N_PREDICTOR_LAYERS = 6
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN_GRAY = 117.3786
+# TensorRT's NMS sorts FP16 scores on their exponent and top mantissa bits (10 in FP16).
+MAX_NMS_SCORE_BITS = 10
+# 000, "Input Requirement": W >= 128, H >= 128; augmentation_config: multiples of 32.
+MIN_INPUT_SIDE = 128
+INPUT_SIDE_MULTIPLE = 32
 
 AUGMENTATION_DEFAULTS: dict[str, float] = {
     "random_crop_min_scale": 0.3,
@@ -274,6 +279,12 @@ def resolve_training(proto: pb.Experiment, check: Checker, base_dir: Path) -> Tr
             f"{prefix}.{given[1]}",
             f"give at most one of {', '.join(model_paths)}; {given[0]} is also set",
         )
+    # Keras-Sequence loader settings of TLT; the tf.data pipeline here has no queue or
+    # worker processes (n_workers does have a meaning: the pipeline's parallel calls).
+    if tc.HasField("max_queue_size"):
+        check.note(f"{prefix}.max_queue_size", NO_EFFECT)
+    if tc.use_multiprocessing:
+        check.note(f"{prefix}.use_multiprocessing", NO_EFFECT)
     return TrainingSpec(
         batch_size_per_gpu=batch,
         num_epochs=epochs,
@@ -285,13 +296,19 @@ def resolve_training(proto: pb.Experiment, check: Checker, base_dir: Path) -> Tr
         regularizer=regularizer,
         regularizer_weight=weight,
         max_queue_size=check.int_field(tc, "max_queue_size", f"{prefix}.max_queue_size", 16),
-        n_workers=check.int_field(tc, "n_workers", f"{prefix}.n_workers", 8),
+        n_workers=check.int_field(tc, "n_workers", f"{prefix}.n_workers", 0),
         use_multiprocessing=tc.use_multiprocessing,
         checkpoint_interval=check.int_field(
             tc, "checkpoint_interval", f"{prefix}.checkpoint_interval", 1
         ),
         **{name: resolve_path(value, base_dir) for name, value in model_paths.items()},
     )
+
+
+NO_EFFECT = (
+    "accepted for compatibility with TLT's spec; it has no effect here (tf.data loads "
+    "the data: no Keras queue or worker processes)"
+)
 
 
 def resolve_eval(proto: pb.Experiment, check: Checker, training: TrainingSpec) -> EvalSpec:
@@ -321,15 +338,29 @@ def resolve_nms(proto: pb.Experiment, check: Checker) -> NmsSpec:
         nc, "confidence_threshold", f"{prefix}.confidence_threshold", 0.01
     )
     check.in_range(f"{prefix}.confidence_threshold", confidence, 0.0, 1.0)
-    iou = check.float_field(
-        nc, "clustering_iou_threshold", f"{prefix}.clustering_iou_threshold", 0.6
-    )
-    check.in_range(f"{prefix}.clustering_iou_threshold", iou, 0.0, 1.0, low_open=True)
+    # 000's table names the field cluster_iou_threshold, its sample
+    # clustering_iou_threshold: either spelling, not both.
+    iou_name = "clustering_iou_threshold"
+    if nc.HasField("cluster_iou_threshold"):
+        if nc.HasField("clustering_iou_threshold"):
+            check.fail(
+                f"{prefix}.cluster_iou_threshold",
+                "same field as clustering_iou_threshold, which is also given: keep one",
+            )
+        iou_name = "cluster_iou_threshold"
+    iou = check.float_field(nc, iou_name, f"{prefix}.{iou_name}", 0.6)
+    check.in_range(f"{prefix}.{iou_name}", iou, 0.0, 1.0, low_open=True)
+    score_bits = int(nc.infer_nms_score_bits)
+    if score_bits:  # 0 (absent): ordinary NMS, TLT's default
+        # Its meaning here: NMS orders candidates on FP16 scores cut to that many mantissa
+        # bits, as TensorRT OSS's NMS plugin does (tlt_core.boxes.nms rule 6), in the
+        # shared NMS and the exported graph alike.
+        check.in_range(f"{prefix}.infer_nms_score_bits", score_bits, 1, MAX_NMS_SCORE_BITS)
     return NmsSpec(
         confidence_threshold=confidence,
         clustering_iou_threshold=iou,
         top_k=check.int_field(nc, "top_k", f"{prefix}.top_k", 200),
-        infer_nms_score_bits=nc.infer_nms_score_bits,
+        infer_nms_score_bits=score_bits,
     )
 
 
@@ -345,6 +376,10 @@ def resolve_augmentation(proto: pb.Experiment, check: Checker) -> AugmentationSp
     width = check.int_field(ac, "output_width", f"{prefix}.output_width", None)
     height = check.int_field(ac, "output_height", f"{prefix}.output_height", None)
     channels = check.int_field(ac, "output_channel", f"{prefix}.output_channel", 3)
+    # 000's augmentation table asks for multiples of 32 and its training section for
+    # W, H >= 128, yet its own sample spec is 300x300, which this tlt must accept unchanged,
+    # and nothing here fails on other sizes (every predictor map is at least 1x1): neither
+    # limit is enforced (MIN_INPUT_SIDE, INPUT_SIDE_MULTIPLE document them).
     for name, side in (("output_width", width), ("output_height", height)):
         if side > MAX_INPUT_SIDE:
             check.fail(f"{prefix}.{name}", f"{side} is above the {MAX_INPUT_SIDE} this tlt trains")
@@ -392,7 +427,7 @@ def resolve_augmentation(proto: pb.Experiment, check: Checker) -> AugmentationSp
     check.in_range(at("contrast"), values["contrast"], 0.0, 1.0, high_open=True)
     check.in_range(at("saturation"), values["saturation"], 0.0, 1.0, high_open=True)
     check.in_range(at("hue"), values["hue"], 0, 180)
-    check.in_range(at("random_flip"), values["random_flip"], 0.0, 1.0)
+    check.in_range(at("random_flip"), values["random_flip"], 0.0, 1.0, high_open=True)
 
     expected_keys = ("r", "g", "b") if channels == 3 else ("l",)
     if ac.image_mean:

@@ -9,6 +9,7 @@ checked is in `tlt_core.networks.ssd.resolve`. Every problem is a `SpecError`
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ from tlt_core.spec.check import resolve_path
 from tlt_core.spec.locate import SpecLocator
 from tlt_core.spec.overrides import set_by_path
 from tlt_core.spec.textparse import parse_message, read_spec_text
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGENET_MEAN_BGR",
@@ -222,6 +225,8 @@ def build_experiment(
     augmentation = resolve_augmentation(proto, check)
     train_sources, val_sources = resolve_sources(proto, check, base_dir)
     class_mapping = resolve_class_mapping(proto, check)
+    if locator is not None:  # a spec read from text; a rewritten one was logged already
+        check.log_notices(log)
     mean = augmentation.image_mean
     if augmentation.output_channel == 3:
         image_mean_bgr = (mean["b"], mean["g"], mean["r"])

@@ -137,16 +137,18 @@ class EvalConfig(_message.Message):
     def __init__(self, validation_period_during_training: _Optional[int] = ..., average_precision_mode: _Optional[_Union[EvalConfig.AP_MODE, str]] = ..., batch_size: _Optional[int] = ..., matching_iou_threshold: _Optional[float] = ...) -> None: ...
 
 class NMSConfig(_message.Message):
-    __slots__ = ("confidence_threshold", "clustering_iou_threshold", "top_k", "infer_nms_score_bits")
+    __slots__ = ("confidence_threshold", "clustering_iou_threshold", "top_k", "infer_nms_score_bits", "cluster_iou_threshold")
     CONFIDENCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     CLUSTERING_IOU_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     INFER_NMS_SCORE_BITS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_IOU_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     confidence_threshold: float
     clustering_iou_threshold: float
     top_k: int
     infer_nms_score_bits: int
-    def __init__(self, confidence_threshold: _Optional[float] = ..., clustering_iou_threshold: _Optional[float] = ..., top_k: _Optional[int] = ..., infer_nms_score_bits: _Optional[int] = ...) -> None: ...
+    cluster_iou_threshold: float
+    def __init__(self, confidence_threshold: _Optional[float] = ..., clustering_iou_threshold: _Optional[float] = ..., top_k: _Optional[int] = ..., infer_nms_score_bits: _Optional[int] = ..., cluster_iou_threshold: _Optional[float] = ...) -> None: ...
 
 class AugmentationConfig(_message.Message):
     __slots__ = ("output_width", "output_height", "output_channel", "random_crop_min_scale", "random_crop_max_scale", "random_crop_min_ar", "random_crop_max_ar", "zoom_out_min_scale", "zoom_out_max_scale", "brightness", "contrast", "saturation", "hue", "random_flip", "image_mean")

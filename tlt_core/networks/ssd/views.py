@@ -98,7 +98,7 @@ class NmsSpec:
     confidence_threshold: float
     clustering_iou_threshold: float
     top_k: int
-    infer_nms_score_bits: int  # 1..10 selects TensorRT's optimised NMS; else ordinary NMS
+    infer_nms_score_bits: int  # 1..10: NMS sorts on FP16 scores cut to that many bits; 0: off
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,213 @@
+"""INT8 accuracy per network: float vs PTQ Q/DQ vs QAT Q/DQ, measured in ONNX Runtime.
+
+    python scripts/int8_accuracy.py OUT_DIR [--networks ssd,detectnet_v2,classification]
+        [--epochs 6] [--qat-epochs 2] [--num-train 96] [--num-val 32]
+
+For each network: generate its sample data, train the float model (the sample spec,
+``fast``) for ``--epochs``, evaluate it (Keras); export INT8 with ``--qdq`` from the
+training images (PTQ: ONNX Runtime entropy calibration, and this project's entropy
+calibrator) and evaluate each Q/DQ ONNX in ONNX Runtime (real INT8 kernels on the CPU);
+fine-tune the float model with QAT for ``--qat-epochs`` (``tlt <network> train
+--enable_qat -m float.tlt``), export its Q/DQ ONNX (the learned ranges, no calibration) and
+evaluate it the same way. Prints one table (the primary metric in points, and each INT8
+figure's difference to the float model) and writes OUT_DIR/int8_accuracy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+KEY = "int8-accuracy"
+
+
+def _sample(network, root: Path, num_train: int, num_val: int):
+    """(spec text maker, calibration image dir) for ``network``'s sample data."""
+    from tlt_core.stages import sample_data
+
+    if network.sample_task == "classification":
+        sample = sample_data.generate_classification(
+            root / "data", num_train=num_train, num_val=num_val, seed=0
+        )
+        # Calibration reads one flat folder: a few images of every class, linked there.
+        images = root / "calibration_images"
+        images.mkdir(exist_ok=True)
+        for folder in sorted(p for p in sample.train_dir.iterdir() if p.is_dir()):
+            for image in sorted(folder.iterdir())[:16]:
+                link = images / f"{folder.name}_{image.name}"
+                if not link.exists():
+                    link.symlink_to(image)
+        return sample.root, images
+    sample = sample_data.generate(root / "data", num_train=num_train, num_val=num_val, seed=0)
+    return sample.root, sample.train_image_dir
+
+
+def _spec_text(network, data_root: Path, epochs: int, *, fine_tune: bool = False) -> str:
+    """The network's fast sample spec; SSD's is the training-quality smoke spec (128x128, no
+    augmentation) validated on its training images: a model that fits its images in a few
+    minutes on 2 cores, so INT8 is measured on a model that detects something."""
+    if network.name != "ssd":
+        text = network.sample_spec(data_root, fast=True, epochs=epochs)
+        if fine_tune:
+            text = _lower_learning_rate(network, text)
+        return text
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+
+    text = sample_experiment_spec(
+        data_root,
+        output_width=128,
+        output_height=128,
+        batch_size=4,
+        num_epochs=epochs,
+        validation_period=max(1, epochs),
+        soft_start=0.1,
+        random_crop_min_scale=1.0,
+        zoom_out_max_scale=1.0,
+        regularizer_type="NO_REG",
+        regularizer_weight=0,
+        ap_mode="INTEGRATE",
+        # QAT fine-tunes with Adam (tlt_core.models.qat.qat_optimizer) at a small rate.
+        **({"max_learning_rate": "1e-4", "min_learning_rate": "1e-6"} if fine_tune else {}),
+    )
+    text = text.replace(str((data_root / "val").resolve()), str((data_root / "training").resolve()))
+    no_jitter = {
+        f"augmentation_config.{k}": 0 for k in ("brightness", "contrast", "saturation", "hue")
+    }
+    spec = network.parse_spec(text, path="<int8_accuracy>").with_overrides(
+        {**no_jitter, "training_config.checkpoint_interval": max(1, epochs)}
+    )
+    return spec.to_text(absolute_paths=True)
+
+
+def _lower_learning_rate(network, text: str) -> str:
+    """The spec with its learning rates divided by 500 (QAT fine-tuning with Adam)."""
+    import re
+
+    def scaled(match: re.Match) -> str:
+        return f"{match.group(1)}{float(match.group(2)) / 500:g}"
+
+    return re.sub(r"((?:max_|min_)?learning_rate:\s*)([0-9.eE+-]+)", scaled, text)
+
+
+def _finished(results_dir: Path) -> bool:
+    status = results_dir / "status.json"
+    return status.exists() and json.loads(status.read_text()).get("state") == "done"
+
+
+def _points(value: float) -> float:
+    return round(100.0 * float(value), 2)
+
+
+def measure(name: str, out: Path, args) -> dict:
+    from tlt_core.networks import get_network
+    from tlt_core.stages.evaluate import evaluate
+    from tlt_core.stages.export import export
+    from tlt_core.stages.train import train
+
+    network = get_network(name)
+    root = out / name
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / "data").exists() and _finished(root / "float"):
+        data_root = root / "data"
+        cal_images = data_root / "training" / "image_2"
+        if network.sample_task == "classification":
+            cal_images = root / "calibration_images"
+    else:
+        data_root, cal_images = _sample(network, root, args.num_train, args.num_val)
+    spec = root / "spec.txt"
+    spec.write_text(_spec_text(network, data_root, args.epochs))
+    qat_spec = root / "qat_spec.txt"
+    qat_spec.write_text(_spec_text(network, data_root, args.qat_epochs, fine_tune=True))
+    row: dict = {"network": name}
+    started = time.time()
+    done = sorted((root / "float" / "weights").glob("*.tlt"))
+    if _finished(root / "float") and done:  # a rerun reuses the float model it trained
+        float_model = done[-1]
+    else:
+        float_model = train(spec, root / "float", KEY, network=name).final_model_path
+    row["train_s"] = round(time.time() - started, 1)
+    result = evaluate(float_model, spec, KEY, network=name)
+    row["metric"] = result.metric
+    row["float"] = _points(result.mAP)
+    cal = {"cal_image_dir": cal_images, "batches": args.cal_batches, "batch_size": 8}
+    for calibrator in ("ort-entropy", "tlt"):
+        path = root / f"ptq_{calibrator}.qdq.onnx"
+        started = time.time()
+        export(
+            float_model,
+            KEY,
+            spec,
+            path,
+            data_type="int8",
+            qdq=True,
+            calibrator=calibrator,
+            network=name,
+            **cal,
+        )
+        row[f"ptq_{calibrator}_export_s"] = round(time.time() - started, 1)
+        row[f"ptq_{calibrator}"] = _points(evaluate(path, spec, KEY, network=name).mAP)
+    started = time.time()
+    qat_model = train(
+        qat_spec, root / "qat", KEY, network=name, model_path=float_model, enable_qat=True
+    ).final_model_path
+    row["qat_train_s"] = round(time.time() - started, 1)
+    row["qat_keras"] = _points(evaluate(qat_model, qat_spec, KEY, network=name).mAP)
+    export(qat_model, KEY, spec, root / "qat.qdq.onnx", data_type="int8", qdq=True, network=name)
+    row["qat_qdq"] = _points(evaluate(root / "qat.qdq.onnx", spec, KEY, network=name).mAP)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--networks", default="ssd,detectnet_v2,classification")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--qat-epochs", type=int, default=2)
+    parser.add_argument("--num-train", type=int, default=96)
+    parser.add_argument("--num-val", type=int, default=32)
+    parser.add_argument("--cal-batches", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    out = Path(args.out)
+    rows = []
+    for name in args.networks.split(","):
+        rows.append(measure(name.strip(), out, args))
+        (out / "int8_accuracy.json").write_text(json.dumps(rows, indent=1))
+    header = (
+        "network",
+        "metric",
+        "float",
+        "PTQ QDQ (ort)",
+        "d",
+        "PTQ QDQ (tlt)",
+        "d",
+        "QAT (keras)",
+        "QAT QDQ",
+        "d",
+    )
+    print(" | ".join(header))
+    for r in rows:
+        print(
+            " | ".join(
+                str(v)
+                for v in (
+                    r["network"],
+                    r["metric"],
+                    r["float"],
+                    r["ptq_ort-entropy"],
+                    round(r["ptq_ort-entropy"] - r["float"], 2),
+                    r["ptq_tlt"],
+                    round(r["ptq_tlt"] - r["float"], 2),
+                    r["qat_keras"],
+                    r["qat_qdq"],
+                    round(r["qat_qdq"] - r["float"], 2),
+                )
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
