@@ -11,6 +11,7 @@ settings (`_more_training_settings`) and the matching IoU of its frames (`matchi
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from tlt_core.networks.base import FrameDrawing, Network, TrainingSettings
@@ -49,13 +50,13 @@ class KittiDetector(Network):
             **self._more_training_settings(spec),
         )
 
+    @abc.abstractmethod
     def detection_transform(self, spec: Any) -> Any:
         """The network's ``data.pipeline.DetectionTransform`` for ``spec``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def matching_iou(self, spec: Any) -> float | tuple[float, ...]:
         """The IoU at which a detection matches an object (one, or one per class)."""
-        raise NotImplementedError
 
     def parallel_calls(self, spec: Any) -> int | None:
         """Parallel image decodes of the input pipeline (None: tf.data's choice)."""
