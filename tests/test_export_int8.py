@@ -209,3 +209,52 @@ def test_force_ptq_ignores_the_ranges_and_a_float_model_is_refused_for_qat(model
     with pytest.raises(ExportError, match="--qdq writes an INT8 graph"):
         export(models["root"] / "float.tlt", KEY, models["spec"], tmp_path / "m.onnx", qdq=True)
     assert not Path(tmp_path / "m.onnx").exists()
+
+
+def test_pipeline_calibration_writes_both_forms_to_kfp_artifact_paths(models, tmp_path):
+    """The calibrate component's call: KFP artifact paths have no suffix, and the Q/DQ
+    model must land at its artifact path as a file the engine build can read (a link left
+    there by the atomic write once made every qdq target's build fail)."""
+    import shutil
+
+    import onnx
+
+    from tlt_core import pipeline_support as support
+    from tlt_core.export.qdq import check_tensorrt_qdq
+
+    float_onnx = _export(models, "plain/model.onnx", "--cal_image_dir", str(models["images"]))
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    shutil.copy(float_onnx, artifacts / "onnx_model")
+    count = support.run_calibrate(
+        str(artifacts / "onnx_model"),
+        models["spec"].read_text(),
+        str(models["images"]),
+        str(artifacts / "calibration_cache"),
+        batches=1,
+        batch_size=4,
+        qdq_out=str(artifacts / "qdq_model"),
+    )
+    qdq = artifacts / "qdq_model"
+    assert count > 0 and (artifacts / "calibration_cache").is_file()
+    assert qdq.is_file() and not qdq.is_symlink()
+    assert check_tensorrt_qdq(onnx.load(qdq)) == []
+    # The engine task reads it under a .onnx name; without TensorRT the build is reported
+    # skipped with TensorRT's absence as the reason, not a missing model.
+    publish = tmp_path / "publish"
+    report = support.run_engine_builds(
+        str(artifacts / "onnx_model"),
+        str(artifacts / "calibration_cache"),
+        str(tmp_path / "engines"),
+        target="x86-t4",
+        precisions=["int8"],
+        max_batch_size=4,
+        publish_uri=str(publish),
+        model_version="v1",
+        require_tensorrt=False,
+        qdq_path=str(qdq),
+        int8_mode="qdq",
+    )
+    reason = report["int8"].get("reason", "")
+    assert report["int8"]["status"] in {"built", "skipped"}
+    assert "no such model file" not in reason, reason

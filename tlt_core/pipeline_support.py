@@ -466,6 +466,10 @@ def run_calibrate(
     if not images_uri:
         raise PipelineError("calibration_images_uri is empty: name a folder of images")
     _, spec = parse_spec(spec_text, network)
+    # The Q/DQ model is written under a .onnx name of its own and then moved onto the
+    # artifact path: a link to the artifact would be replaced by the atomic write's rename,
+    # leaving the artifact unwritten.
+    qdq_staged = _workdir() / "model.qdq.onnx" if qdq_out else None
     with PathResolver() as paths:
         images = paths.input(images_uri)
         result = calibrate(
@@ -476,10 +480,11 @@ def run_calibrate(
             batches=batches,
             batch_size=batch_size,
             network=network,
-            qdq_path=_named(qdq_out, ".onnx") if qdq_out else None,
+            qdq_path=qdq_staged,
         )
-    if qdq_out:
-        Path(_named(qdq_out, ".onnx")).replace(qdq_out)
+    if qdq_out and qdq_staged is not None:
+        Path(qdq_out).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(qdq_staged, qdq_out)
     return int(result.tensor_count)
 
 
