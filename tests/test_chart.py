@@ -719,6 +719,13 @@ def test_network_enum_is_the_network_table():
     assert yaml.safe_load((CHART / "values.yaml").read_text())["network"] == DEFAULT_NETWORK
 
 
+@pytest.mark.parametrize("network", ["detectnet_v2", "classification"])
+def test_helm_lint_is_clean_for_the_other_networks(network):
+    report = helm.lint(str(CHART), _network_values(network), strict=True, namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert report["errors"] == [] and problems == [], report
+
+
 @pytest.mark.parametrize("network", ["ssd", "detectnet_v2", "classification"])
 def test_every_submit_passes_the_network_and_its_specs(network, pipeline_inputs, tmp_path):
     from tlt_core.networks import get_network
