@@ -307,3 +307,22 @@ def test_pipeline_calibration_of_a_qat_model_peels_its_ranges(models, tmp_path, 
             batch_size=4,
             model_path=str(artifacts / "model"),
         )
+
+
+def test_a_qat_model_evaluates_as_trained(models):
+    """`tlt ssd evaluate -m qat.tlt` (the pipeline's evaluate of a QAT-trained model), in a
+    fresh process as a task runs it: the QAT layers load and the fake-quantised model is
+    measured."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "tlt_core.cli", "ssd", "evaluate"]
+    spec = str(models["qat_spec"])
+    done = subprocess.run(
+        [*command, "-m", str(models["root"] / "qat.tlt"), "-e", spec, "-k", KEY],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "mAP" in done.stdout
