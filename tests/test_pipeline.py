@@ -265,9 +265,10 @@ def test_corrupt_image_inside_tfrecords_is_skipped_and_counted(experiment, tmp_p
         writer.write(tfrecord.serialize_example("bad", good[:40], "png", 8, 8, objects))
         writer.write(tfrecord.serialize_example("ok2", good, "png", 8, 8, objects))
     stats = P.InputStats()
-    frames = _collect(
-        build(experiment, training=True, batch_size=2, sources=[str(path)], stats=stats)
-    )
+    dataset = build(experiment, training=True, batch_size=2, sources=[str(path)], stats=stats)
+    assert stats.read == 3  # the records of the file, known before the pass
+    frames = _collect(dataset)
+    stats.deliver(len(frames))  # the consumer counts what it got
     assert set(frames) == {"ok1", "ok2"}
     assert stats.skipped == 1
 

@@ -175,6 +175,9 @@ def test_sigterm_checkpoint_then_resume_matches_uninterrupted(data_root, tmp_pat
         spec, tmp_path / "cut", KEY, model_path=stopped.final_model_path, initial_epoch=1
     )
     assert not resumed.interrupted and resumed.epochs_completed == 2
+    # The batch skipped on resuming was read, not dropped: no image counts as skipped.
+    epochs = json.loads(resumed.status_path.read_text())["epochs"]
+    assert [e.get("skipped_images") for e in epochs] == [0, 0], epochs
     a, _ = modelfile.load_model(full.final_model_path, KEY)
     b, _ = modelfile.load_model(resumed.final_model_path, KEY)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
@@ -231,7 +234,8 @@ def test_custom_step_matches_fit_on_one_replica(data_root, tmp_path):
     strategy = tf.distribute.get_strategy()
     step = make_train_step(strategy, models[1][1], SsdLoss(), global_batch=4)
     models[1][1].optimizer.build(models[1][1].trainable_variables)
-    assert np.isfinite(float(step((images, y_true))))
+    loss, count = step((images, y_true))
+    assert np.isfinite(float(loss)) and float(count) == 4  # the images InputStats gets
     assert weights_digest(models[0][0]) != weights_digest(base)
     for a, b in zip(models[0][0].get_weights(), models[1][0].get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
@@ -359,6 +363,9 @@ assert cut.interrupted and cut.epochs_completed == 1, cut
 assert cut.final_model_path.name == "ssd_resnet10_epoch_001_step_00001.tlt", cut
 resumed = train(spec, out / "cut", key, gpus=2, model_path=cut.final_model_path, initial_epoch=1)
 assert not resumed.interrupted and resumed.epochs_completed == 2, resumed
+import json
+epochs = json.loads((out / "cut" / "status.json").read_text())["epochs"]
+assert [e.get("skipped_images") for e in epochs] == [0, 0], epochs
 a, _ = modelfile.load_model(full.final_model_path, key)
 b, _ = modelfile.load_model(resumed.final_model_path, key)
 for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):

@@ -152,13 +152,24 @@ def dataset_size(experiment: Any, *, training: bool, sources=None) -> int:
     total = 0
     for source in _as_sources(experiment, sources, training):
         if source.tfrecords:
-            counter = tf.data.TFRecordDataset(source.tfrecord_files()).reduce(
-                np.int64(0), lambda n, _: n + 1
-            )
-            total += int(counter)
+            total += sum(_record_count(f) for f in source.tfrecord_files())
         else:
             total += len(kitti.list_frames(source.image_dir, source.label_dir))
     return total
+
+
+def _record_count(path: str) -> int:
+    """Records in one TFRecord file, remembered while the file stays the same (a
+    pipeline built with :class:`InputStats` needs it every epoch)."""
+    info = tf.io.gfile.stat(path)
+    key = (path, info.length, info.mtime_nsec)
+    if key not in _RECORD_COUNTS:
+        counter = tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda n, _: n + 1)
+        _RECORD_COUNTS[key] = int(counter)
+    return _RECORD_COUNTS[key]
+
+
+_RECORD_COUNTS: dict[tuple[str, int, int], int] = {}
 
 
 def steps_per_epoch(num_frames: int, batch_size: int) -> int:
@@ -195,28 +206,33 @@ def check_image_file(path: str | Path) -> tuple[str, int, int]:
 
 
 class InputStats:
-    """Counts records read and records skipped because they failed to decode.
+    """Records one pass reads and records its consumer got: the difference were skipped
+    because they failed to decode.
 
-    The counters are TF variables updated by the dataset; after a full pass ``skipped`` is
-    exact (while iterating, records in flight count as read but not yet delivered).
+    ``read`` is set when the pipeline is built (the size of its sources); ``delivered`` is
+    added by whoever consumes the batches (:meth:`deliver`). Neither is counted inside the
+    dataset: a stateful op in any dataset function makes tf.data's determinism rewrite
+    (``enable_op_determinism``, on with a seed) run every map and prefetch sequentially.
+    ``skipped`` is exact once the pass was consumed to its end.
     """
 
     def __init__(self) -> None:
-        self.read = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_records_read")
-        self.delivered = tf.Variable(
-            0, dtype=tf.int64, trainable=False, name="input_records_delivered"
-        )
+        self.read = 0
+        self.delivered = 0
+
+    def deliver(self, images: int) -> None:
+        self.delivered += int(images)
 
     @property
     def skipped(self) -> int:
-        return int(self.read.numpy() - self.delivered.numpy())
+        return max(self.read - self.delivered, 0)
 
     def log(self) -> None:
         if self.skipped:
             log.warning(
                 "input pipeline: %d of %d records skipped (image failed to decode)",
                 self.skipped,
-                int(self.read.numpy()),
+                self.read,
             )
 
 
@@ -392,7 +408,8 @@ def build_dataset(
     keep_difficult = (not training) or experiment.include_difficult_in_training
 
     parts, sizes = [], []
-    for i, source in enumerate(_as_sources(experiment, sources, training)):
+    all_sources = _as_sources(experiment, sources, training)
+    for i, source in enumerate(all_sources):
         dataset, size = _source_dataset(source, shuffle, seed + i, calls)
         parts.append(dataset)
         sizes.append(size)
@@ -407,10 +424,12 @@ def build_dataset(
         records = parts[0]
         for part in parts[1:]:
             records = records.concatenate(part)
+    if stats is not None:
+        if repeat:
+            raise ValueError("InputStats count one pass: not for a repeated dataset")
+        stats.read = dataset_size(experiment, training=training, sources=all_sources)
     if repeat:
         records = records.repeat()
-    if stats is not None:
-        records = records.map(lambda r: _count(stats.read, r))
 
     def example(index: tf.Tensor, record: dict) -> dict:
         image = decode_rgb(record["encoded"])
@@ -445,8 +464,6 @@ def build_dataset(
 
     dataset = records.enumerate().map(example, num_parallel_calls=calls, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
-    if stats is not None:
-        dataset = dataset.map(lambda e: _count(stats.delivered, e))
     n = max_objects
     out_h, out_w = transform.output_size
     dataset = dataset.padded_batch(
@@ -480,8 +497,3 @@ def build_dataset(
     # avoids oversubscribing the inter-op pool (the tf.data performance guide's advice).
     options.threading.max_intra_op_parallelism = 1
     return dataset.with_options(options).prefetch(AUTOTUNE)
-
-
-def _count(counter: tf.Variable, element):
-    counter.assign_add(1)
-    return element

@@ -77,6 +77,7 @@ def collect_predictions(
     for batch in dataset.as_numpy_iterator():
         images = batch["image"]
         n = images.shape[0]
+        stats.deliver(n)
         raw = run(images)
         if on_raw is not None:
             on_raw(raw, batch)

@@ -209,7 +209,12 @@ def _train(
             from tlt_core.models import qat
 
             optimizer = qat.qat_optimizer(optimizer)  # why: its docstring
-        train_model.compile(optimizer=optimizer, loss=net.loss(spec), jit_compile=False)
+        train_model.compile(
+            optimizer=optimizer,
+            loss=net.loss(spec),
+            metrics=[loop.images_metric()],  # the images the model got: InputStats.skipped
+            jit_compile=False,
+        )
         resume_step = 0
         if initial_epoch > 0 and training_state is not None:
             restored = trainer.restore_optimizer_state(

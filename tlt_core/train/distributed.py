@@ -73,7 +73,8 @@ def distributed_dataset(strategy, dataset):
 
 
 def make_train_step(strategy, train_model, loss_fn, global_batch: int):
-    """A ``tf.function(batch) -> loss``: one optimizer step, loss summed over all replicas."""
+    """A ``tf.function(batch) -> (loss, images)``: one optimizer step, loss summed over all
+    replicas, and the number of images of the global batch (``InputStats.deliver``)."""
     import tensorflow as tf
     from keras import ops
 
@@ -91,13 +92,14 @@ def make_train_step(strategy, train_model, loss_fn, global_batch: int):
             scaled = optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return loss
+        return loss, ops.cast(ops.shape(images)[0], "float32")
 
     @tf.function(reduce_retracing=True)
     def train_step(batch):
         images, y_true = batch
-        per_replica = strategy.run(replica_step, args=(images, y_true))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        loss, images = strategy.run(replica_step, args=(images, y_true))
+        total = tf.distribute.ReduceOp.SUM
+        return strategy.reduce(total, loss, axis=None), strategy.reduce(total, images, axis=None)
 
     return train_step
 
@@ -223,7 +225,9 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
             started = time.time()
             steps, losses, stop_all = skip, [], False
             for batch in distributed_dataset(strategy, dataset):
-                losses.append(float(train_step(batch)))
+                loss, images = train_step(batch)
+                losses.append(float(loss))
+                ctx.input_stats.deliver(round(float(images)))
                 steps += 1
                 for callback in extra:
                     callback.on_train_batch_end(steps - 1)

@@ -121,7 +121,37 @@ def target_dataset(
     )
     if skip_batches:
         dataset = dataset.skip(skip_batches)
+        if stats is not None:
+            # Read but never given to the model. Every batch but the last is full (decode
+            # failures are dropped before batching), so this keeps ``skipped`` exact.
+            stats.deliver(min(skip_batches * batch_size, stats.read))
     return dataset.map(targets, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+IMAGES_METRIC = "images"
+
+
+def images_metric():
+    """A Keras metric counting the images the training model was given in the epoch (its
+    result: ``logs[IMAGES_METRIC]``). The fit loop adds it to ``InputStats``: counting in
+    the model, not in the dataset, keeps tf.data's maps parallel (see ``InputStats``)."""
+    import keras
+    from keras import ops
+
+    class ImagesSeen(keras.metrics.Metric):
+        def __init__(self, name: str = IMAGES_METRIC, **kwargs) -> None:
+            super().__init__(name=name, **kwargs)
+            self.count = self.add_variable(
+                shape=(), initializer="zeros", dtype="int64", aggregation="sum", name="count"
+            )
+
+        def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+            self.count.assign_add(ops.cast(ops.shape(y_pred)[0], "int64"))
+
+        def result(self):
+            return self.count
+
+    return ImagesSeen()
 
 
 def epoch_dataset(ctx: LoopContext, epoch: int, *, batch_size: int, skip_batches: int):
@@ -223,7 +253,8 @@ def finish_epoch(
         record.update(result)
         if skipped:
             record["skipped_validation_images"] = skipped
-    if ctx.input_stats is not None:
+    # A partial epoch left images unread by the model: no count of skipped ones.
+    if ctx.input_stats is not None and not partial:
         record["skipped_images"] = ctx.input_stats.skipped
         if record["skipped_images"]:
             log.warning(

@@ -30,6 +30,7 @@ import numpy as np
 from tlt_core.errors import ModelFileError, UsageError
 from tlt_core.train.loop import (
     EVENTS_DIR,
+    IMAGES_METRIC,
     LoopContext,
     Preemption,
     TrainOutcome,
@@ -219,6 +220,8 @@ def _make_callbacks(ctx: LoopContext, preemption: Preemption, tensorboard, state
             optimizer = self.model.optimizer
             lr = float(np.asarray(optimizer.learning_rate))
             logs["learning_rate"] = lr
+            if ctx.input_stats is not None:
+                ctx.input_stats.deliver(int(logs.get(IMAGES_METRIC, 0)))
             record = finish_epoch(
                 ctx,
                 epoch,

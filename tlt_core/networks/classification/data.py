@@ -304,18 +304,12 @@ def build_dataset(
             pixels = eval_pixels(image, input_hw, center_crop=center_crop)
         return {"image": preprocess(pixels, preprocess_mode), "label": label, "path": path}
 
-    def count(counter, element):
-        counter.assign_add(1)
-        return element
-
-    if stats is not None:
-        records = records.map(lambda *r: count(stats.read, r))
+    if stats is not None:  # the consumer adds what it gets (InputStats.deliver)
+        stats.read = len(folders)
     dataset = records.enumerate().map(
         example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     dataset = dataset.ignore_errors(log_warning=True)
-    if stats is not None:
-        dataset = dataset.map(lambda e: count(stats.delivered, e))
     dataset = dataset.batch(batch_size)
     options = tf.data.Options()
     options.deterministic = True
