@@ -205,7 +205,7 @@ def _train(
         trainer.set_batchnorm_momentum(model, trainer.BATCHNORM_MOMENTUM)
         train_model = net.training_model(model)
         optimizer = net.optimizer(spec, total_steps=total_steps, replicas=replicas)
-        if (enable_qat or settings.enable_qat) and source is not None:
+        if enable_qat or settings.enable_qat:
             from tlt_core.models import qat
 
             optimizer = qat.qat_optimizer(optimizer)  # why: its docstring
