@@ -36,7 +36,7 @@ def train(
         from tlt_core.cluster.task import run_distributed_train
 
         result = run_distributed_train(
-            tfrecords_uri=dataset.uri,
+            dataset_uri=dataset.uri,
             spec_text=experiment_spec,
             model_uri=model.uri,
             model_out=model.path,

@@ -12,12 +12,12 @@ import os
 from tlt_core.cluster import launcher as launch
 from tlt_core.cluster import locations, manifests
 from tlt_core.errors import PipelineError
-from tlt_core.pipeline_support import TrainOutcome
+from tlt_core.pipeline_support import TrainOutcome, primary_metric_name
 
 
 def run_distributed_train(
     *,
-    tfrecords_uri: str,
+    dataset_uri: str,
     spec_text: str,
     model_uri: str,
     model_out: str,
@@ -40,8 +40,8 @@ def run_distributed_train(
     args = [
         "--network",
         network,
-        "--tfrecords",
-        locations.shared_uri(tfrecords_uri),
+        "--dataset",
+        locations.shared_uri(dataset_uri),
         "--spec",
         spec_location,
         "--results",
@@ -69,7 +69,9 @@ def run_distributed_train(
     runner = launch.Launcher(
         api if api is not None else launch.api_client(env), launcher, job.namespace, poll_s=poll_s
     )
-    result = launch.run(runner, job, results=results, model_out=model_out)
+    result = launch.run(
+        runner, job, results=results, model_out=model_out, metric=primary_metric_name(network)
+    )
     return TrainOutcome(
         result.metrics,
         {
