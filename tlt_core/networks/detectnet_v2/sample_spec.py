@@ -3,7 +3,8 @@
 002's sample spec with the values this small dataset needs: a 256x192 input (objects of
 the sample are 0.14-0.5 of the image height, so 27-96 px, 2-6 grid cells), ResNet-10, the
 sample's classes (van -> car, person_sitting -> pedestrian), coverage regions of the whole
-box for every class, and KITTI directories read directly (``label_directory_path``).
+box for every class, foreground and background cells weighed alike in the coverage cost
+(`FOREGROUND_WEIGHT`), and KITTI directories read directly (``label_directory_path``).
 """
 
 from __future__ import annotations
