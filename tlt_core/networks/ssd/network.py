@@ -37,6 +37,8 @@ class SsdNetwork(KittiDetector):
     export_variants: ClassVar[tuple[str, ...]] = ("onnx", "efficient_nms_trt")
     # BatchedNMS's four tensors, or TLT 3.0's NMS / NMS_1 (see onnx_postprocess).
     output_layouts: ClassVar[tuple[str, ...]] = ("batched_nms", "tlt_nms")
+    input_shape_field: ClassVar[str] = "augmentation_config"
+    class_names_field: ClassVar[str] = "dataset_config.target_class_mapping"
 
     # --- spec ------------------------------------------------------------------------------
     def load_spec(self, path):
@@ -91,31 +93,6 @@ class SsdNetwork(KittiDetector):
             **self.describe_model(model),
             "image_mean_bgr": list(spec.image_mean_bgr),
         }
-
-    def check_model(self, spec, info: ModelInfo, *, source: str) -> None:
-        from tlt_core.errors import ModelFileError
-
-        other = info.metadata.get("network")
-        if other is not None and other != self.name:
-            raise ModelFileError(f"{source}: a {other} model, not {self.name}")
-        want_shape = tuple(spec.input_shape)
-        if tuple(info.input_shape) != want_shape:
-            raise ModelFileError(
-                f"{source}: model input (H, W, C) {tuple(info.input_shape)} does not match "
-                f"the spec's augmentation_config {want_shape}"
-            )
-        if info.num_classes != len(spec.class_names):
-            raise ModelFileError(
-                f"{source}: model predicts {info.num_classes} classes, the spec's "
-                f"target_class_mapping has {len(spec.class_names)} "
-                f"({', '.join(spec.class_names)})"
-            )
-        names = info.metadata.get("class_names")
-        if names is not None and list(names) != list(spec.class_names):
-            raise ModelFileError(
-                f"{source}: spec classes {list(spec.class_names)} differ from the model's "
-                f"{list(names)} (dataset_config.target_class_mapping)"
-            )
 
     def checkpoint_stem(self, spec) -> str:
         config = spec.proto.ssd_config
