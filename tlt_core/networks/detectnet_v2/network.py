@@ -395,28 +395,11 @@ class DetectNetV2Network(KittiDetector):
             "image_mean_bgr": list(spec.image_mean_bgr),
         }
 
-    def deepstream_config(
-        self,
-        spec,
-        *,
-        model_file,
-        model_class_names,
-        data_type,
-        batch_size,
-        engine_file,
-        cal_cache_file,
-    ) -> dict[str, str]:
+    def deepstream_config(self, spec, **options) -> dict[str, str]:
+        # The options are the interface's (Network.deepstream_config), passed on as given.
         from tlt_core.networks.detectnet_v2.deepstream import deepstream_files
 
-        return deepstream_files(
-            spec,
-            model_file=model_file,
-            model_class_names=model_class_names,
-            data_type=data_type,
-            batch_size=batch_size,
-            engine_file=engine_file,
-            cal_cache_file=cal_cache_file,
-        )
+        return deepstream_files(spec, **options)
 
 
 def _cluster_params(spec, options):

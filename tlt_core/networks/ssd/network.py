@@ -355,30 +355,11 @@ class SsdNetwork(KittiDetector):
             score_bits=int(nms.infer_nms_score_bits),
         )
 
-    def deepstream_config(
-        self,
-        spec,
-        *,
-        model_file,
-        model_class_names,
-        data_type,
-        batch_size,
-        engine_file,
-        cal_cache_file,
-        output_layout="batched_nms",
-    ) -> dict[str, str]:
+    def deepstream_config(self, spec, **options) -> dict[str, str]:
+        # The options are the interface's (Network.deepstream_config), passed on as given.
         from tlt_core.networks.ssd.deepstream import deepstream_files
 
-        return deepstream_files(
-            spec,
-            model_file=model_file,
-            model_class_names=model_class_names,
-            data_type=data_type,
-            batch_size=batch_size,
-            engine_file=engine_file,
-            cal_cache_file=cal_cache_file,
-            output_layout=output_layout,
-        )
+        return deepstream_files(spec, **options)
 
 
 def split_outputs(outputs: Any) -> tuple[Any, Any]:
