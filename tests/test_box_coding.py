@@ -262,24 +262,7 @@ print(json.dumps({
 
 
 def test_encode_batch_under_jax():
-    pytest.importorskip("jax")
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from jax_helpers import run_under_jax
 
-    repo = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT],
-        env=env,
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_under_jax(JAX_SCRIPT)
     assert result == {"backend": "jax", "same": True, "decode": True}
