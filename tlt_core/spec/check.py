@@ -125,6 +125,20 @@ class Checker:
             )
         return low, high, soft_start, annealing
 
+    def freeze_blocks(self, values, at: str, arch: str, valid) -> tuple[int, ...]:
+        """The backbone block ids to freeze (the repeated field at ``at``): each one of
+        ``arch``'s ``valid`` ids, none twice."""
+        blocks = tuple(values)
+        for i, block in enumerate(blocks):
+            if block not in valid:
+                self.fail(
+                    f"{at}[{i}]",
+                    f"block {block} is not a block of {arch}; valid: {', '.join(map(str, valid))}",
+                )
+            if block in blocks[:i]:
+                self.fail(f"{at}[{i}]", f"block {block} listed twice")
+        return blocks
+
     def regularizer_weight(self, training_config: Message, at: str) -> float:
         weight = shortest_float32(training_config.regularizer.weight)
         if not (weight >= 0 and math.isfinite(weight)):

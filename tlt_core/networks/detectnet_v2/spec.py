@@ -354,16 +354,7 @@ def _model(proto: pb.Experiment, check: Checker, base: Path) -> tuple[BackboneSp
                 f"{at}.num_layers",
                 f"{arch} supports num_layers {', '.join(map(str, info.nlayers))}, got {nlayers}",
             )
-    blocks = tuple(mc.freeze_blocks)
-    for i, block in enumerate(blocks):
-        if block not in info.freeze_blocks:
-            check.fail(
-                f"{at}.freeze_blocks[{i}]",
-                f"block {block} is not a block of {arch}; valid: "
-                f"{', '.join(map(str, info.freeze_blocks))}",
-            )
-        if block in blocks[:i]:
-            check.fail(f"{at}.freeze_blocks[{i}]", f"block {block} listed twice")
+    blocks = check.freeze_blocks(mc.freeze_blocks, f"{at}.freeze_blocks", arch, info.freeze_blocks)
     dropout = shortest_float32(mc.dropout_rate)
     check.in_range(f"{at}.dropout_rate", dropout, 0.0, 1.0, high_open=True)
     if mc.HasField("use_batch_norm") and not mc.use_batch_norm:

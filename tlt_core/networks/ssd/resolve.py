@@ -129,16 +129,9 @@ def resolve_ssd_config(proto: pb.Experiment, check: Checker) -> tuple[AnchorSpec
             )
     elif ssd.HasField("nlayers"):
         check.fail("ssd_config.nlayers", f"{arch} takes no nlayers; remove the field")
-    blocks = tuple(ssd.freeze_blocks)
-    for i, block in enumerate(blocks):
-        if block not in info.freeze_blocks:
-            check.fail(
-                f"ssd_config.freeze_blocks[{i}]",
-                f"block {block} is not a block of "
-                f"{arch}; valid: {', '.join(map(str, info.freeze_blocks))}",
-            )
-        if block in blocks[:i]:
-            check.fail(f"ssd_config.freeze_blocks[{i}]", f"block {block} listed twice")
+    blocks = check.freeze_blocks(
+        ssd.freeze_blocks, "ssd_config.freeze_blocks", arch, info.freeze_blocks
+    )
     backbone = BackboneSpec(arch, nlayers, ssd.freeze_bn, blocks)
 
     # Scales: exactly one of scales, or min_scale and max_scale.
