@@ -14,6 +14,22 @@ CONFIG_FILE = "nvinfer_config.txt"
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
 
 
+def model_label_names(
+    class_names: Sequence[str], model_class_names: Sequence[str] | None
+) -> list[str]:
+    """The spec's classes, ExportError unless they are the model's (in its index order)."""
+    names = list(class_names)
+    if model_class_names is not None and list(model_class_names) != names:
+        raise ExportError(
+            located(
+                f"spec classes {names} differ from the model's {list(model_class_names)}: the "
+                "labels would not match the model outputs",
+                field="dataset_config",
+            )
+        )
+    return names
+
+
 def check_data_type(data_type: str, cal_cache_file: str | Path | None) -> None:
     """ExportError unless ``data_type`` is an nvinfer precision (int8 with its cache)."""
     if data_type not in NETWORK_MODE:

@@ -19,8 +19,6 @@ the channels-last Keras graph). No post-processing is in the graph: DeepStream c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from tlt_core.errors import ExportError, located
 from tlt_core.export.deepstream import (
     CONFIG_FILE,
@@ -28,6 +26,7 @@ from tlt_core.export.deepstream import (
     check_data_type,
     detector_keys,
     model_file_keys,
+    model_label_names,
 )
 from tlt_core.networks.detectnet_v2.coding import STRIDE
 from tlt_core.networks.detectnet_v2.outputs import BBOX_NODE, BBOX_OUTPUT, COV_NODE, COV_OUTPUT
@@ -62,19 +61,6 @@ def nchw_outputs(network_onnx):
         graph.output.append(helper.make_tensor_value_info(node_name, TensorProto.FLOAT, nchw))
     onnx.checker.check_model(model)
     return model
-
-
-def label_lines(class_names: Sequence[str], model_class_names: Sequence[str] | None) -> list[str]:
-    names = list(class_names)
-    if model_class_names is not None and list(model_class_names) != names:
-        raise ExportError(
-            located(
-                f"spec classes {names} differ from the model's {list(model_class_names)}: the "
-                "labels would not match the model outputs",
-                field="dataset_config",
-            )
-        )
-    return names
 
 
 def nvinfer_config_text(
@@ -151,7 +137,7 @@ def deepstream_files(
     cal_cache_file=None,
 ) -> dict[str, str]:
     """``{labels.txt: ..., nvinfer_config.txt: ...}`` for a DetectNet_v2 export."""
-    labels = label_lines(spec.class_names, model_class_names)
+    labels = model_label_names(spec.class_names, model_class_names)
     if spec.input_shape[0] % STRIDE or spec.input_shape[1] % STRIDE:
         raise ExportError(located("input size is not a multiple of 16", field="preprocessing"))
     text = nvinfer_config_text(

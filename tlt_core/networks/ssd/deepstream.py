@@ -24,6 +24,7 @@ from tlt_core.export.deepstream import (
     check_data_type,
     detector_keys,
     model_file_keys,
+    model_label_names,
 )
 from tlt_core.io_utils import write_text_atomic
 from tlt_core.networks.ssd.onnx_postprocess import (
@@ -72,15 +73,7 @@ class DeepStreamFiles:
 
 def label_lines(class_names: Sequence[str], model_class_names: Sequence[str] | None) -> list[str]:
     """``background`` then the classes in model index order; checked against the model."""
-    names = list(class_names)
-    if model_class_names is not None and list(model_class_names) != names:
-        raise ExportError(
-            located(
-                f"spec classes {names} differ from the model's {list(model_class_names)}: the "
-                "labels would not match the model outputs",
-                field="dataset_config",
-            )
-        )
+    names = model_label_names(class_names, model_class_names)
     if names != sorted(names) or any(n != n.lower() for n in names):
         raise ExportError(
             located(
