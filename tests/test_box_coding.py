@@ -1,9 +1,8 @@
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_anchors import Spec  # the anchor settings generate_anchors reads
 
 from tlt_core.boxes.iou import iou_matrix
 from tlt_core.networks.ssd.anchors import generate_anchors
@@ -19,16 +18,6 @@ from tlt_core.networks.ssd.box_coding import (
 )
 
 VARIANCES = [0.1, 0.1, 0.2, 0.2]
-
-
-@dataclass
-class Spec:
-    scales: list
-    aspect_ratios: list
-    two_boxes_for_ar1: bool = True
-    steps: list | None = None
-    offsets: list | None = None
-    clip_boxes: bool = False
 
 
 SMALL_ANCHORS = generate_anchors(
