@@ -25,8 +25,7 @@ def models(sample_dataset, tmp_path_factory):
     from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("int8")
-    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=7)
-    save_model(root / "float.tlt", model, KEY, model_metadata(SSD, experiment, model))
+    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=7, key=KEY, name="float.tlt")
     quantised = qat.to_qat(model)
     batches = SSD.input_pipeline(experiment, training=False, batch_size=8, shuffle=False)
     for batch in batches.take(2).as_numpy_iterator():

@@ -22,12 +22,9 @@ def exported(sample_dataset, tmp_path_factory):
     from export_helpers import tiny_ssd
 
     from tlt_core.cli import main
-    from tlt_core.modelfile import save_model
-    from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("export")
-    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=7)
-    save_model(root / "model.tlt", model, KEY, model_metadata(SSD, experiment, model))
+    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=7, key=KEY)
     out = root / "out" / "model.etlt"
     code = main(
         [

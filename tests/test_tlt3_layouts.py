@@ -34,12 +34,9 @@ def exports(sample_dataset, tmp_path_factory):
 
     from tlt_core.cli import main
     from tlt_core.export import onnx as onnx_export
-    from tlt_core.modelfile import save_model
-    from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("layouts")
-    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=11)
-    save_model(root / "model.tlt", model, KEY, model_metadata(SSD, experiment, model))
+    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=11, key=KEY)
     out = root / "nms" / "model.etlt"
     code = main(
         [
