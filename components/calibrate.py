@@ -1,5 +1,8 @@
 """Component: INT8 on the CPU from calibration images, both forms: the TensorRT calibration
-cache (entropy method) and the explicitly quantised Q/DQ ONNX (TensorRT 10)."""
+cache (entropy method) and the explicitly quantised Q/DQ ONNX (TensorRT 10); for a model
+trained with QAT, both forms from its learned ranges instead."""
+
+from typing import Optional
 
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, Output
@@ -17,8 +20,10 @@ def calibrate(
     batches: int = 10,
     batch_size: int = 8,
     network: str = "ssd",
+    model: Optional[Input[Model]] = None,  # noqa: UP045 (KFP reads Optional[...], not X | None)
 ) -> int:
-    """Returns the number of tensors in the cache."""
+    """Returns the number of tensors in the cache. ``model``: the ``.tlt`` the ONNX was
+    exported from; when it holds QAT ranges they give both forms and no image is read."""
     import time
 
     from tlt_core import pipeline_support as support
@@ -33,6 +38,7 @@ def calibrate(
         batches=batches,
         batch_size=batch_size,
         network=network,
+        model_path=model.path if model is not None else None,
     )
     calibration_cache.metadata["tensors"] = count
     support.record_stage(calibration_cache, "calibrate", start)

@@ -189,8 +189,9 @@ def build(
                 batches=cal_batches,
                 batch_size=cal_batch_size,
                 network=network,
+                model=retrained.outputs["model"],  # a QAT model keeps its learned scales
             )
-            retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True))
+            retried(with_secrets(on_cpu(calibrated, "4", "8Gi"), secrets, s3=True, model_key=True))
 
             build_and_publish(
                 targets,

@@ -160,6 +160,14 @@ def test_default_values_pass_the_schema_and_match_chart_yaml():
         ),
         ({"gitops": {"webhook": {"port": 70000}}}, "/gitops/webhook/port"),
         ({"unknownKey": True}, "unknownKey"),
+        ({"network": "yolo"}, "/network"),
+        ({"network": "SSD"}, "/network"),
+        # classification reads class folders: a convert spec is a mistake, not ignored.
+        ({"network": "classification", "specs": {"convertSpec": "x"}}, "/specs/convertSpec"),
+        (
+            {"network": "classification", "gitops": {"git": {"convertSpecPath": "c.txt"}}},
+            "/gitops/git/convertSpecPath",
+        ),
     ],
 )
 def test_schema_rejects_bad_values(bad, where):
@@ -318,16 +326,21 @@ def test_spec_configmap_holds_parseable_specs(manifests, tmp_path):
     load_convert_spec(convert)
 
 
-def test_chart_ships_the_shared_spec_samples():
-    shared = REPO.parent / "shared" / "specs"
+SHIPPED_SAMPLES = {
+    "ssd_train.txt": "ssd_kitti_train.txt",
+    "detectnet_v2_train.txt": "detectnet_v2_kitti_train.txt",
+    "classification_train.txt": "classification_train.txt",
+    "dataset_convert.txt": "kitti_dataset_convert.txt",
+}
+
+
+@pytest.mark.parametrize("shared", [REPO / "specs" / "samples", REPO.parent / "shared" / "specs"])
+def test_chart_ships_the_shared_spec_samples(shared):
     if not shared.is_dir():
-        pytest.skip("shared/specs is not beside the checkout")
-    assert (CHART / "files/specs/ssd_train.txt").read_text() == (
-        shared / "ssd_kitti_train.txt"
-    ).read_text()
-    assert (CHART / "files/specs/dataset_convert.txt").read_text() == (
-        shared / "kitti_dataset_convert.txt"
-    ).read_text()
+        pytest.skip(f"{shared} is not beside the checkout")
+    assert sorted(p.name for p in (CHART / "files" / "specs").iterdir()) == sorted(SHIPPED_SAMPLES)
+    for shipped, sample in SHIPPED_SAMPLES.items():
+        assert (CHART / "files/specs" / shipped).read_text() == (shared / sample).read_text()
 
 
 def test_target_matrix_configmap_is_the_pipelines_matrix(manifests, tmp_path):
@@ -638,3 +651,175 @@ def test_schema_rejects_bad_trainer_values(bad, where):
     with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError) as info:
         chart.validate_schema(bad)
     assert where in str(info.value)
+
+
+# ----------------------------------------------------------------------------------------
+# The network: every submit passes it, the specs are that network's
+
+
+def _network_values(network: str) -> dict[str, Any]:
+    values = _all_features()
+    values["network"] = network
+    if network == "classification":
+        del values["specs"]["convertSpec"]  # the schema refuses one with classification
+    return values
+
+
+@pytest.fixture(scope="module")
+def pipeline_inputs(tmp_path_factory):
+    """(network, pipeline) -> the compiled pipeline's root inputs: {name: required}."""
+    from pipelines.compile import compile_pipeline
+
+    cache: dict[tuple[str, str], dict[str, bool]] = {}
+
+    def inputs(network: str, pipeline: str) -> dict[str, bool]:
+        if (network, pipeline) not in cache:
+            out = tmp_path_factory.mktemp("ir") / f"{pipeline}.yaml"
+            compile_pipeline(pipeline, out, network=network)
+            spec = next(yaml.safe_load_all(out.read_text()))
+            assert spec["pipelineInfo"]["name"] == f"tlt-{network}-{pipeline}".replace("_", "-")
+            declared = spec["root"]["inputDefinitions"]["parameters"]
+            cache[(network, pipeline)] = {
+                name: not d.get("isOptional", False) for name, d in declared.items()
+            }
+        return cache[(network, pipeline)]
+
+    return inputs
+
+
+def _run_arguments(args, spec_files: dict[str, str], tmp_path: Path) -> dict:
+    """The run's arguments `tlt pipeline submit` would send, its spec paths (in the pod)
+    read from ``spec_files`` (path -> text)."""
+    from tlt_core.cli.pipeline import _arguments
+
+    local = tmp_path / "pod-files"
+    local.mkdir(exist_ok=True)
+    for name in ("experiment_spec", "convert_spec", "retrain_spec"):
+        path = getattr(args, name)
+        if path is not None:
+            copy = local / name
+            copy.write_text(spec_files[path])
+            setattr(args, name, str(copy))
+    return _arguments(args)
+
+
+def _assert_fits(arguments: dict, inputs: dict[str, bool]) -> None:
+    """Every argument is an input of the pipeline and every required input is given (KFP
+    fails a run whose arguments do not match its root inputs)."""
+    assert set(arguments) <= set(inputs), set(arguments) - set(inputs)
+    required = {name for name, needed in inputs.items() if needed}
+    assert required <= set(arguments), required - set(arguments)
+
+
+def test_network_enum_is_the_network_table():
+    from tlt_core.networks import DEFAULT_NETWORK, NETWORKS
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert sorted(schema["properties"]["network"]["enum"]) == sorted(NETWORKS)
+    assert yaml.safe_load((CHART / "values.yaml").read_text())["network"] == DEFAULT_NETWORK
+
+
+@pytest.mark.parametrize("network", ["detectnet_v2", "classification"])
+def test_helm_lint_is_clean_for_the_other_networks(network):
+    report = helm.lint(str(CHART), _network_values(network), strict=True, namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert report["errors"] == [] and problems == [], report
+
+
+@pytest.mark.parametrize("network", ["ssd", "detectnet_v2", "classification"])
+def test_every_submit_passes_the_network_and_its_specs(network, pipeline_inputs, tmp_path):
+    from tlt_core.networks import get_network
+
+    docs = render(_network_values(network))
+    for doc in docs:
+        if not doc["apiVersion"].startswith(CRD_GROUPS):
+            kubernetes_validate.validate(doc, K8S_VERSIONS[-1], strict=True)
+    detector = network != "classification"
+
+    # The ConfigMap: the network's spec, parsed by that network's own parser.
+    specs = _one(docs, "ConfigMap", "-specs")["data"]
+    train_file = f"{network}_train.txt"
+    assert set(specs) == ({train_file, "dataset_convert.txt"} if detector else {train_file})
+    net = get_network(network)
+    spec = net.parse_spec(specs[train_file], path=train_file)
+    assert net.training_settings(spec).num_epochs > 0
+    mounted = {f"/etc/tlt/specs/{name}": text for name, text in specs.items()}
+
+    # The CronJob: calibration_refresh of that network, with exactly the pipeline's inputs.
+    (cron,) = _one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    result, argv = _run_script(cron, {}, tmp_path / "cron")
+    assert result.returncode == 0, result.stderr
+    args = _parse_tlt(argv)
+    assert (args.action, args.pipeline, args.network) == ("submit", "calibration_refresh", network)
+    _assert_fits(
+        _run_arguments(args, mounted, tmp_path) | {"git_commit": "c"},
+        pipeline_inputs(network, "calibration_refresh"),
+    )
+
+    # The GitOps Job, with the repository's specs and with the ConfigMap's.
+    sha = "b" * 40
+    for repo in ("https://github.com/example/tlt-specs.git", ""):
+        values = _network_values(network)
+        values["gitops"]["git"]["repoUrl"] = repo
+        (submit,) = _sensor_job(_one(render(values), "Sensor"))["spec"]["template"]["spec"][
+            "containers"
+        ]
+        result, argv = _run_script(submit, {"COMMIT_SHA": sha}, tmp_path / f"git{bool(repo)}")
+        assert result.returncode == 0, result.stderr
+        args = _parse_tlt(argv)
+        assert (args.action, args.pipeline, args.network) == ("submit", "train_deploy", network)
+        specs_dir = "/work/repo/specs" if repo else "/etc/tlt/specs"
+        assert args.experiment_spec == f"{specs_dir}/{train_file}"
+        want_convert = f"{specs_dir}/dataset_convert.txt" if detector else None
+        assert args.convert_spec == want_convert
+        assert args.dataset_uri == "s3://team-data/kitti"
+        files = mounted | {f"/work/repo/specs/{name}": text for name, text in specs.items()}
+        arguments = _run_arguments(args, files, tmp_path) | {"git_commit": sha}
+        arguments["model_version"] = sha[:12]
+        _assert_fits(arguments, pipeline_inputs(network, "train_deploy"))
+
+
+def test_gitops_spec_paths_of_the_values_are_kept(tmp_path):
+    values = _network_values("detectnet_v2")
+    values["gitops"]["git"].update(
+        {"experimentSpecPath": "dnv2/train.txt", "convertSpecPath": "dnv2/convert.txt"}
+    )
+    (submit,) = _sensor_job(_one(render(values), "Sensor"))["spec"]["template"]["spec"][
+        "containers"
+    ]
+    result, argv = _run_script(submit, {"COMMIT_SHA": "c" * 40}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = _parse_tlt(argv)
+    assert args.network == "detectnet_v2"
+    assert args.experiment_spec == "/work/repo/dnv2/train.txt"
+    assert args.convert_spec == "/work/repo/dnv2/convert.txt"
+
+
+@pytest.mark.parametrize(
+    ("network", "sample", "section"),
+    [
+        ("detectnet_v2", "ssd_kitti_train.txt", "bbox_rasterizer_config"),
+        ("classification", "detectnet_v2_kitti_train.txt", "train_config"),
+        ("ssd", "classification_train.txt", "ssd_config"),
+    ],
+)
+def test_a_spec_of_another_network_fails_rendering(network, sample, section):
+    values = _network_values(network)
+    values["specs"]["experimentSpec"] = (REPO / "specs" / "samples" / sample).read_text()
+    with pytest.raises(helm.HelmError) as info:
+        render(values)
+    message = str(info.value)
+    assert f"specs.experimentSpec: not a {network} experiment spec" in message
+    assert f"no {section} section" in message
+    # A comment naming the section does not make it one.
+    values["specs"]["experimentSpec"] = f"# {section} {{\n" + values["specs"]["experimentSpec"]
+    with pytest.raises(helm.HelmError):
+        render(values)
+
+
+def test_a_classification_convert_spec_fails_rendering_by_the_schema():
+    values = _network_values("classification")
+    values["specs"]["convertSpec"] = _all_features()["specs"]["convertSpec"]
+    with pytest.raises(helm.HelmError) as info:
+        render(values)
+    assert "/specs/convertSpec" in str(info.value)

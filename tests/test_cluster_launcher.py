@@ -67,8 +67,11 @@ def chief_pods(launcher: str, name: str, phase: str, workers: int = 2, exit_code
     ]
 
 
-def write_chief_results(results: Path, payload: bytes = b"sealed-model") -> None:
-    """What the chief's `tlt ssd train -r RESULTS` leaves there."""
+def write_chief_results(
+    results: Path, payload: bytes = b"sealed-model", metric: str = "mAP"
+) -> None:
+    """What the chief's `tlt <network> train -r RESULTS` leaves there (status.json records
+    the network's primary metric under its name)."""
     (results / "weights").mkdir(parents=True, exist_ok=True)
     (results / "weights" / "ssd_resnet10_epoch_002.tlt").write_bytes(payload)
     status = {
@@ -76,8 +79,8 @@ def write_chief_results(results: Path, payload: bytes = b"sealed-model") -> None
         "num_epochs": 2,
         "last_checkpoint": "weights/ssd_resnet10_epoch_002.tlt",
         "epochs": [
-            {"epoch": 1, "loss": 3.0, "mAP": None},
-            {"epoch": 2, "loss": 2.5, "mAP": 0.61},
+            {"epoch": 1, "loss": 3.0, metric: None},
+            {"epoch": 2, "loss": 2.5, metric: 0.61},
         ],
     }
     (results / "status.json").write_text(json.dumps(status))
@@ -115,7 +118,7 @@ class Controller(threading.Thread):
 def _run(cluster, api, tmp_path, launcher="trainjob", workers=2, env=None):
     model_uri = str(tmp_path / "artifacts" / "train" / "model")
     return run_distributed_train(
-        tfrecords_uri=str(tmp_path / "artifacts" / "tfrecords"),
+        dataset_uri=str(tmp_path / "artifacts" / "tfrecords"),
         spec_text=SPEC,
         model_uri=model_uri,
         model_out=str(tmp_path / "out" / "model"),

@@ -19,6 +19,8 @@ from tests.crd_validation import assert_valid, errors
 from tests.k8s_api_server import fake_api_server
 from tests.test_cluster_launcher import success_condition, write_chief_results
 from tlt_core.cluster import manifests, tf_config
+from tlt_core.cluster import worker as worker_cli
+from tlt_core.pipeline_support import primary_metric_name
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "kubeflow-user-example-com"
@@ -126,13 +128,19 @@ def _executor_input(tmp_path: Path, parameters: dict) -> tuple[dict, Path]:
     )
 
 
-@pytest.mark.parametrize("launcher", ["trainjob", "tfjob"])
-def test_compiled_train_task_with_4_workers_creates_a_valid_job(compiled, launcher, tmp_path):
+@pytest.mark.parametrize(
+    ("launcher", "network"),
+    [("trainjob", "ssd"), ("tfjob", "detectnet_v2"), ("trainjob", "classification")],
+)
+def test_compiled_train_task_with_4_workers_creates_a_valid_job(
+    compiled, launcher, network, tmp_path
+):
     _, container, k8s = _executor(compiled, "train")
     executor_input, model_uri = _executor_input(
         tmp_path,
         {
             "experiment_spec": "ssd_config { arch: 'resnet' }\n",
+            "network": network,
             "workers": 4,
             "gpus_per_worker": 2,
             "launcher": launcher,
@@ -152,7 +160,7 @@ def test_compiled_train_task_with_4_workers_creates_a_valid_job(compiled, launch
             cluster.wait_for(lambda: any(k[0] == plural for k in cluster.objects), timeout=120)
             ((key, obj),) = [(k, v) for k, v in cluster.objects.items() if k[0] == plural]
             created.update(json.loads(json.dumps(obj)))
-            write_chief_results(results, b"chief-model")
+            write_chief_results(results, b"chief-model", primary_metric_name(network))
             cluster.update_status(plural, key[1], key[2], success_condition(launcher))
 
         thread = threading.Thread(target=controller, daemon=True)
@@ -222,6 +230,11 @@ def test_compiled_train_task_with_4_workers_creates_a_valid_job(compiled, launch
     assert not any("value" in e and e["name"].startswith(("AWS_", "TLT_MODEL")) for e in env_list)
     assert args[args.index("--results") + 1] == str(results)
     assert args[args.index("--gpus") + 1] == "2"
+    # The workers run the task's network on the data step's output, named --dataset.
+    assert "--tfrecords" not in args
+    parsed = worker_cli.parse_args(args)
+    assert parsed.network == network
+    assert parsed.dataset == str(tmp_path / "pipeline-root" / "tfrecords")
 
 
 def _job(**changes) -> manifests.DistributedTrain:
@@ -230,7 +243,7 @@ def _job(**changes) -> manifests.DistributedTrain:
         namespace=NAMESPACE,
         image="registry.example.com/ml/tlt-core:0.1.0",
         workers=4,
-        worker_args=["--tfrecords", "s3://b/t", "--spec", "s3://b/s", "--results", "s3://b/r"],
+        worker_args=["--dataset", "s3://b/t", "--spec", "s3://b/s", "--results", "s3://b/r"],
         owner=manifests.OwnerPod("p", "u"),
     )
     base.update(changes)

@@ -20,13 +20,14 @@ import pytest
 
 from tlt_core.cluster import tf_config, worker
 from tlt_core.data.sample import generate_sample_data
+from tlt_core.errors import UsageError
 from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 
 KEY = "sim-key"
 
 
 def _args(tmp_path: Path, **extra) -> list[str]:
-    argv = ["--tfrecords", str(tmp_path / "tfrecords"), "--spec", str(tmp_path / "spec.txt")]
+    argv = ["--dataset", str(tmp_path / "tfrecords"), "--spec", str(tmp_path / "spec.txt")]
     argv += ["--results", str(tmp_path / "results"), "--gpus", "1"]
     for name, value in extra.items():
         argv += [f"--{name.replace('_', '-')}", value]
@@ -75,11 +76,62 @@ def test_chief_writes_to_the_shared_results_and_others_locally(converted, tmp_pa
     assert argv[argv.index("-r") + 1] == str(converted / "results")
     assert json.loads(chief_env["TF_CONFIG"])["task"] == {"type": "worker", "index": 0}
     spec_text = Path(argv[argv.index("-e") + 1]).read_text()
-    assert str(tmp_path / "w0" / "tfrecords") in spec_text  # data sources point at the copy
+    assert str(tmp_path / "w0" / "dataset") in spec_text  # data sources point at the copy
     other_env = _jobset_env(1, 2)
     argv = worker.train_command(worker.parse_args(_args(converted)), other_env, tmp_path / "w1")
     assert argv[argv.index("-r") + 1] == str(tmp_path / "w1" / "results")
     assert "-m" not in argv
+
+
+def test_tfrecords_is_an_alias_of_dataset(converted, tmp_path):
+    """Jobs created by older pipeline tasks pass --tfrecords; they still train."""
+    new = worker.parse_args(_args(converted))
+    old = worker.parse_args(["--tfrecords", *_args(converted)[1:]])
+    assert old == new and new.dataset == str(converted / "tfrecords")
+    argv = worker.train_command(old, _jobset_env(0, 2), tmp_path / "w0")
+    assert argv[:3] == ["tlt", "ssd", "train"]
+    assert str(tmp_path / "w0" / "dataset") in Path(argv[argv.index("-e") + 1]).read_text()
+
+
+def test_an_unknown_network_or_no_dataset_is_refused(converted, capsys):
+    with pytest.raises(SystemExit) as info:
+        worker.parse_args(["--network", "yolo", *_args(converted)])
+    assert info.value.code == 2 and "--network: invalid choice: 'yolo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        worker.parse_args(_args(converted)[2:])
+    assert info.value.code == 2
+    assert "--dataset/--tfrecords" in capsys.readouterr().err
+
+
+def test_classification_worker_trains_on_the_class_folders(tmp_path):
+    """--network classification: the data step's train/ and val/ class folders become the
+    spec's train and val datasets, and the worker runs `tlt classification train`."""
+    from tlt_core import pipeline_support as support
+    from tlt_core.networks import get_network
+
+    net = get_network("classification")
+    data = tmp_path / "data"
+    _, spec_file = net.generate_sample(data, num_train=6, num_val=3, seed=1, spec_root=data)
+    support.run_dataset_convert(str(data), "", str(tmp_path / "artifact"), "classification")
+    (tmp_path / "spec.txt").write_text((data / spec_file).read_text())
+    argv = ["--network", "classification", "--dataset", str(tmp_path / "artifact")]
+    argv += ["--spec", str(tmp_path / "spec.txt"), "--results", str(tmp_path / "results")]
+    command = worker.train_command(worker.parse_args(argv), _jobset_env(0, 2), tmp_path / "w0")
+    assert command[:3] == ["tlt", "classification", "train"]
+    assert command[command.index("-r") + 1] == str(tmp_path / "results")
+    spec = net.load_spec(command[command.index("-e") + 1])
+    copy = tmp_path / "w0" / "dataset"
+    assert (spec.train_dataset_path, spec.val_dataset_path) == (
+        str(copy / "train"),
+        str(copy / "val"),
+    )
+    assert sorted(p.name for p in (copy / "train").iterdir() if p.is_dir()) == sorted(
+        p.name for p in (data / "train").iterdir() if p.is_dir()
+    )
+    # classification validates on val/: a fold is refused in one line, before training.
+    bad = worker.parse_args([*argv, "--validation-fold", "1"])
+    with pytest.raises(UsageError, match="validation fold 1: classification"):
+        worker.train_command(bad, _jobset_env(0, 2), tmp_path / "w1")
 
 
 def test_restarted_workers_resume_from_the_chiefs_last_checkpoint(converted, tmp_path):
@@ -94,7 +146,7 @@ def test_restarted_workers_resume_from_the_chiefs_last_checkpoint(converted, tmp
     (results / "status.json").write_text(json.dumps(status))
     args = worker.parse_args(
         [
-            "--tfrecords",
+            "--dataset",
             str(converted / "tfrecords"),
             "--spec",
             str(converted / "spec.txt"),
@@ -211,7 +263,7 @@ def test_two_pod_trainjob_simulation_trains_together(converted, tmp_path):
             env.pop("TF_CONFIG", None)
             argv = [sys.executable, "-m", "tlt_core.cluster.worker"]
             argv += [
-                "--tfrecords",
+                "--dataset",
                 str(converted / "tfrecords"),
                 "--spec",
                 str(converted / "spec.txt"),

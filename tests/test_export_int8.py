@@ -239,3 +239,71 @@ def test_pipeline_calibration_writes_both_forms_to_kfp_artifact_paths(models, tm
     reason = report["int8"].get("reason", "")
     assert report["int8"]["status"] in {"built", "skipped"}
     assert "no such model file" not in reason, reason
+
+
+def test_pipeline_calibration_of_a_qat_model_peels_its_ranges(models, tmp_path, monkeypatch):
+    """train_deploy hands the calibrate step the retrained .tlt: a QAT model's scales are
+    the learned ranges (as `export --data_type int8` peels them), not a fresh calibration;
+    no calibration image is read."""
+    import shutil
+
+    import onnx
+
+    from tlt_core import pipeline_support as support
+    from tlt_core.export.cache import read_cache
+    from tlt_core.export.onnx import get_metadata
+    from tlt_core.export.qdq import check_tensorrt_qdq
+
+    monkeypatch.setenv(support.MODEL_KEY_ENV, KEY)
+    exported = _export(models, "qat-pipe/model.onnx", model="qat.tlt", spec="qat_spec")
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    shutil.copy(exported, artifacts / "onnx_model")
+    shutil.copy(models["root"] / "qat.tlt", artifacts / "model")
+    count = support.run_calibrate(
+        str(artifacts / "onnx_model"),
+        models["qat_spec"].read_text(),
+        str(tmp_path / "no-images-here"),  # not read: the ranges give the scales
+        str(artifacts / "calibration_cache"),
+        batches=1,
+        batch_size=4,
+        qdq_out=str(artifacts / "qdq_model"),
+        model_path=str(artifacts / "model"),
+    )
+    peeled = read_cache(artifacts / "calibration_cache").scales
+    assert count == len(peeled) > 0
+    assert peeled == read_cache(exported.parent / "cal.bin").scales
+    qdq = onnx.load(artifacts / "qdq_model")
+    assert check_tensorrt_qdq(qdq) == []
+    assert get_metadata(qdq)["int8"] == {"mode": "qdq", "scales": "qat"}
+    # A float model is calibrated on the images as before (and needs them).
+    shutil.copy(models["root"] / "float.tlt", artifacts / "model")
+    with pytest.raises(Exception, match="no-images-here"):
+        support.run_calibrate(
+            str(artifacts / "onnx_model"),
+            models["spec"].read_text(),
+            str(tmp_path / "no-images-here"),
+            str(artifacts / "calibration_cache"),
+            batches=1,
+            batch_size=4,
+            model_path=str(artifacts / "model"),
+        )
+
+
+def test_a_qat_model_evaluates_as_trained(models):
+    """`tlt ssd evaluate -m qat.tlt` (the pipeline's evaluate of a QAT-trained model), in a
+    fresh process as a task runs it: the QAT layers load and the fake-quantised model is
+    measured."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "tlt_core.cli", "ssd", "evaluate"]
+    spec = str(models["qat_spec"])
+    done = subprocess.run(
+        [*command, "-m", str(models["root"] / "qat.tlt"), "-e", spec, "-k", KEY],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "mAP" in done.stdout

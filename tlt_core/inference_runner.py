@@ -75,7 +75,12 @@ class KerasRunner:
     def from_file(cls, path: str | Path, key: str, network: Network) -> KerasRunner:
         from tlt_core.modelfile import load_model
 
-        model, metadata = load_model(path, key, prepare=lambda _: network.register_keras_classes())
+        def prepare(_metadata: dict) -> None:
+            import tlt_core.models.qat  # noqa: F401  (a QAT model's layers)
+
+            network.register_keras_classes()
+
+        model, metadata = load_model(path, key, prepare=prepare)
         return cls(model, network, metadata)
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -457,19 +457,35 @@ def run_calibrate(
     batch_size: int,
     network: str = "ssd",
     qdq_out: str | None = None,
+    model_path: str | None = None,
 ) -> int:
     """The calibration cache at ``cache_out`` and, with ``qdq_out``, the Q/DQ ONNX there
-    (both from the same images); returns the cache's tensor count."""
+    (both from the same images); returns the cache's tensor count. With ``model_path``,
+    the ``.tlt`` the ONNX was exported from: a QAT model's learned ranges give both forms
+    (000's peeling; no images are read), a float model is calibrated on the images."""
     from tlt_core.stages.calibrate import calibrate
+    from tlt_core.stages.export import quantize_from_qat
     from tlt_core.storage import PathResolver
 
-    if not images_uri:
-        raise PipelineError("calibration_images_uri is empty: name a folder of images")
-    _, spec = parse_spec(spec_text, network)
     # The Q/DQ model is written under a .onnx name of its own and then moved onto the
     # artifact path: a link to the artifact would be replaced by the atomic write's rename,
     # leaving the artifact unwritten.
     qdq_staged = _workdir() / "model.qdq.onnx" if qdq_out else None
+    if model_path:
+        count = quantize_from_qat(
+            _named(onnx_path, ".onnx"),
+            _named(model_path, ".tlt"),
+            model_key(),
+            cache_out,
+            qdq_path=qdq_staged,
+        )
+        if count is not None:
+            log.info("INT8 scales peeled from the QAT model: %d tensors", count)
+            _move_staged(qdq_staged, qdq_out)
+            return count
+    if not images_uri:
+        raise PipelineError("calibration_images_uri is empty: name a folder of images")
+    _, spec = parse_spec(spec_text, network)
     with PathResolver() as paths:
         images = paths.input(images_uri)
         result = calibrate(
@@ -482,10 +498,14 @@ def run_calibrate(
             network=network,
             qdq_path=qdq_staged,
         )
-    if qdq_out and qdq_staged is not None:
-        Path(qdq_out).parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(qdq_staged, qdq_out)
+    _move_staged(qdq_staged, qdq_out)
     return int(result.tensor_count)
+
+
+def _move_staged(staged: Path | None, artifact_path: str | None) -> None:
+    if staged is not None and artifact_path:
+        Path(artifact_path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(staged, artifact_path)
 
 
 def run_engine_builds(

@@ -377,8 +377,12 @@ class _Expired(Exception):
     pass
 
 
-def fetch_model(results: str, model_out: str | Path) -> tuple[dict[str, Any], dict[str, float]]:
-    """The chief's last checkpoint under ``results`` copied to ``model_out``."""
+def fetch_model(
+    results: str, model_out: str | Path, metric: str = "mAP"
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The chief's last checkpoint under ``results`` copied to ``model_out``, with the last
+    validated value of ``metric`` (the network's primary metric, the key the training loop
+    records it under in status.json)."""
     status = locations.read_status(results)
     if not status or not status.get("last_checkpoint"):
         raise PipelineError(f"{results}: the job ended without a checkpoint in status.json")
@@ -389,9 +393,9 @@ def fetch_model(results: str, model_out: str | Path) -> tuple[dict[str, Any], di
     locations.fetch(locations.join(results, status["last_checkpoint"]), out)
     epochs = status.get("epochs") or []
     metrics: dict[str, float] = {"epochs": float(len(epochs))}
-    maps = [e["mAP"] for e in epochs if e.get("mAP") is not None]
-    if maps:
-        metrics["mAP"] = float(maps[-1])
+    values = [e[metric] for e in epochs if e.get(metric) is not None]
+    if values:
+        metrics[metric] = float(values[-1])
     if epochs and epochs[-1].get("loss") is not None:
         metrics["loss"] = float(epochs[-1]["loss"])
     return status, metrics
@@ -403,6 +407,7 @@ def run(
     *,
     results: str,
     model_out: str | Path,
+    metric: str = "mAP",
 ) -> JobResult:
     """Create the job, follow it, fetch the model; delete the job if we stop early."""
     body = manifests.build(launcher.launcher, job)
@@ -415,5 +420,5 @@ def run(
         except BaseException:  # cancelled, API trouble, a bug: leave no job running
             launcher.delete(job.name)
             raise
-    status, metrics = fetch_model(results, model_out)
+    status, metrics = fetch_model(results, model_out, metric)
     return JobResult(job.name, status, Path(model_out), metrics)

@@ -13,7 +13,7 @@ import os
 from tlt_core.cluster import launcher as launch
 from tlt_core.cluster import locations, manifests
 from tlt_core.errors import PipelineError
-from tlt_core.pipeline_support import TrainOutcome
+from tlt_core.pipeline_support import TrainOutcome, primary_metric_name
 
 
 def train_task(
@@ -42,7 +42,7 @@ def train_task(
     start = time.time()
     if workers > 1:
         result = run_distributed_train(
-            tfrecords_uri=dataset.uri,
+            dataset_uri=dataset.uri,
             spec_text=spec_text,
             model_uri=model.uri,
             model_out=model.path,
@@ -68,12 +68,12 @@ def train_task(
     support.log_metrics(metrics, result.metrics)
     model.metadata.update(result.model_metadata)
     support.record_stage(model, stage, start)
-    return float(result.metrics.get(support.primary_metric_name(network), 0.0))
+    return float(result.metrics.get(primary_metric_name(network), 0.0))
 
 
 def run_distributed_train(
     *,
-    tfrecords_uri: str,
+    dataset_uri: str,
     spec_text: str,
     model_uri: str,
     model_out: str,
@@ -96,8 +96,8 @@ def run_distributed_train(
     args = [
         "--network",
         network,
-        "--tfrecords",
-        locations.shared_uri(tfrecords_uri),
+        "--dataset",
+        locations.shared_uri(dataset_uri),
         "--spec",
         spec_location,
         "--results",
@@ -125,7 +125,9 @@ def run_distributed_train(
     runner = launch.Launcher(
         api if api is not None else launch.api_client(env), launcher, job.namespace, poll_s=poll_s
     )
-    result = launch.run(runner, job, results=results, model_out=model_out)
+    result = launch.run(
+        runner, job, results=results, model_out=model_out, metric=primary_metric_name(network)
+    )
     return TrainOutcome(
         result.metrics,
         {

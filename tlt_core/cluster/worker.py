@@ -1,12 +1,14 @@
 """The container entry point of every worker pod of a distributed train job.
 
-    python3 -m tlt_core.cluster.worker --network ssd --tfrecords URI --spec URI \\
+    python3 -m tlt_core.cluster.worker --network NETWORK --dataset URI --spec URI \\
         --results URI [--validation-fold N] [--pruned-model URI] [--gpus N]
 
 1. ``TF_CONFIG``: kept when the operator set it (TFJob), else derived from the JobSet
    environment (TrainJob, ``tf_config.ensure_tf_config``);
-2. inputs fetched to a private folder: the TFRecords and the spec, whose data sources are
-   pointed at them (the same rewrite the single-pod task does);
+2. inputs fetched to a private folder: the data step's output (``--dataset``: the KITTI
+   detectors' TFRecord folds, classification's train/ and val/ class folders; the older
+   name ``--tfrecords`` is still accepted) and the spec, whose data sources the network
+   points at that copy (the same rewrite the single-pod task does);
 3. resume: when ``RESULTS/status.json`` shows an unfinished run (a restarted job), every
    worker starts from its last checkpoint and epoch; a finished run is not trained again;
 4. ``exec tlt <network> train``: the chief (worker 0) writes to ``RESULTS`` (uploaded when
@@ -30,8 +32,19 @@ log = logging.getLogger("tlt.worker")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tlt-worker", description=__doc__.split("\n")[0])
-    parser.add_argument("--network", default="ssd")
-    parser.add_argument("--tfrecords", required=True, help="TFRecord folder (s3:// or path)")
+    from tlt_core.networks import DEFAULT_NETWORK, NETWORKS
+
+    parser.add_argument("--network", choices=tuple(NETWORKS), default=DEFAULT_NETWORK)
+    # --tfrecords: the name from when only SSD ran here; jobs created by older pipeline
+    # tasks still pass it.
+    parser.add_argument(
+        "--dataset",
+        "--tfrecords",
+        dest="dataset",
+        required=True,
+        help="the data step's output folder (s3:// or path): TFRecord folds for a "
+        "detector, train/ and val/ class folders for classification",
+    )
     parser.add_argument("--spec", required=True, help="experiment spec file (s3:// or path)")
     parser.add_argument("--results", required=True, help="results folder (s3:// or path)")
     parser.add_argument("--validation-fold", type=int, default=0)
@@ -56,7 +69,7 @@ def train_command(args: argparse.Namespace, env, work: Path) -> list[str] | None
     if status is not None and status.get("state") == "done":
         log.info("%s/status.json says done: nothing to train", args.results)
         return None
-    tfrecords = locations.fetch(args.tfrecords, work / "tfrecords")
+    dataset = locations.fetch(args.dataset, work / "dataset")
     spec_text = locations.fetch(args.spec, work / "spec_in.txt").read_text()
     overrides = None
     if args.pruned_model:
@@ -65,7 +78,7 @@ def train_command(args: argparse.Namespace, env, work: Path) -> list[str] | None
 
         overrides = get_network(args.network).pruned_start_overrides(str(pruned))
     experiment = support.experiment_for_artifacts(
-        spec_text, str(tfrecords), args.validation_fold, overrides, network=args.network
+        spec_text, str(dataset), args.validation_fold, overrides, network=args.network
     )
     spec = experiment.save(work / "experiment_spec.txt", absolute_paths=True)
     results = args.results if place.chief else str(work / "results")

@@ -252,6 +252,38 @@ def export(
     )
 
 
+def quantize_from_qat(
+    onnx_path: str | Path,
+    model_path: str | Path,
+    key: str | None,
+    cache_path: str | Path,
+    *,
+    qdq_path: str | Path | None = None,
+) -> int | None:
+    """The INT8 forms of an already exported ONNX from the QAT model it was exported from:
+    the learned ranges peeled into the calibration cache at ``cache_path`` and, with
+    ``qdq_path``, the Q/DQ ONNX with those scales (what ``export --data_type int8`` writes
+    for a QAT model). Returns the cache's tensor count, or None when ``model_path`` holds
+    no QAT ranges (a float model: calibrate it on images instead). The pipeline's
+    calibration step uses this so that a model trained with ``enable_qat`` keeps its scales.
+    """
+    from tlt_core.export.onnx import ExportedModel, network_part, read_model, write_model
+    from tlt_core.models import qat
+    from tlt_core.networks import load_model
+
+    model, _, _ = load_model(model_path, key)
+    if not qat.is_qat_model(model):
+        return None
+    ranges, name = qat.activation_ranges(model), model.name
+    full = read_model(onnx_path, None)
+    exported = ExportedModel(network=network_part(full), full=full)
+    with commit_together():
+        count = _write_peeled_cache(exported.network, ranges, name, Path(cache_path))
+        if qdq_path is not None:
+            write_model(qdq_path, _qdq_export(exported, ranges, None, None, model_name=name).full)
+    return count
+
+
 def _qdq_export(exported, qat_ranges, calibration, calibrator, *, model_name):
     """``exported`` with its network part explicitly quantised (Q/DQ; the post-processing
     stays float): with a QAT model's ranges, or calibrated on the images by ``calibrator``."""

@@ -129,9 +129,12 @@ seccompProfile:
 {{/*
 Environment of a submitting container. The KFP client reads the token file named by
 KF_PIPELINES_SA_TOKEN_PATH on every request, so the rotated token is always used.
-TLT_S3_SECRET / TLT_MODEL_KEY_SECRET name the Secrets the pipeline tasks are to read.
+TLT_S3_SECRET / TLT_MODEL_KEY_SECRET name the Secrets the pipeline tasks are to read;
+TLT_NETWORK is the network every submit passes as --network.
 */}}
 {{- define "tlt-pipelines.submitEnv" -}}
+- name: TLT_NETWORK
+  value: {{ .Values.network | quote }}
 - name: KFP_HOST
   value: {{ .Values.kfp.host | quote }}
 - name: KFP_NAMESPACE
@@ -154,4 +157,34 @@ TLT_S3_SECRET / TLT_MODEL_KEY_SECRET name the Secrets the pipeline tasks are to 
   value: {{ .Values.secrets.modelKey.name | quote }}
 - name: HOME
   value: /tmp
+{{- end }}
+
+{{/*
+The network's spec files in the ConfigMap <fullname>-specs: <network>_train.txt, and the
+dataset-convert spec of the KITTI detectors (classification reads class folders, 002 has
+no conversion for it; values.schema.json refuses a convert spec with it).
+*/}}
+{{- define "tlt-pipelines.experimentSpecFile" -}}
+{{- printf "%s_train.txt" .Values.network }}
+{{- end }}
+
+{{- define "tlt-pipelines.convertSpecFile" -}}
+{{- if ne .Values.network "classification" }}dataset_convert.txt{{ end }}
+{{- end }}
+
+{{/*
+The experiment spec text: specs.experimentSpec, else the network's sample. A spec of
+another network would only fail inside the run, hours later; the section every spec of
+the network must have (its parser requires it, and no other network's spec has it) is
+looked for here so that `helm template` fails at once. Only a line starting with the
+section name counts (not a comment).
+*/}}
+{{- define "tlt-pipelines.experimentSpec" -}}
+{{- $file := include "tlt-pipelines.experimentSpecFile" . }}
+{{- $text := default (.Files.Get (printf "files/specs/%s" $file)) .Values.specs.experimentSpec }}
+{{- $section := get (dict "ssd" "ssd_config" "detectnet_v2" "bbox_rasterizer_config" "classification" "train_config") .Values.network }}
+{{- if not (regexMatch (printf "(?m)^[ \t]*%s[ \t]*:?[ \t]*\\{" $section) $text) }}
+{{- fail (printf "specs.experimentSpec: not a %s experiment spec (it has no %s section); give a %s spec or set network to the spec's network" .Values.network $section .Values.network) }}
+{{- end }}
+{{- $text }}
 {{- end }}
