@@ -13,6 +13,7 @@ def version_files() -> set[str]:
     expected = {
         "model.onnx",
         "calibration.cache",
+        "model.qdq.onnx",
         "deepstream/labels.txt",
         "deepstream/nvinfer_config.txt",
         "metrics.json",
