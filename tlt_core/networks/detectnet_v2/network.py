@@ -66,6 +66,15 @@ class DetectNetV2Network(KittiDetector):
     def _more_training_settings(self, spec) -> dict:
         return {"first_validation_epoch": int(spec.eval.first_validation_epoch)}
 
+    def pruned_start_overrides(self, pruned_model_path):
+        """The pruned model replaces the spec's other start (002's spec takes one of
+        pretrained_model_file, resume_model_path and pruned_model_path)."""
+        return {
+            **super().pruned_start_overrides(pruned_model_path),
+            "model_config.pretrained_model_file": None,
+            "training_config.resume_model_path": None,
+        }
+
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
         from tlt_core.networks.detectnet_v2.model import build_detectnet_v2

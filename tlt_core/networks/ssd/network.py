@@ -62,6 +62,15 @@ class SsdNetwork(KittiDetector):
     def _more_training_settings(self, spec) -> dict:
         return {"enable_qat": bool(spec.training.enable_qat)}
 
+    def pruned_start_overrides(self, pruned_model_path):
+        """The pruned model replaces the spec's other start: SSD's spec takes at most one of
+        pretrain/resume/pruned_model_path, and a user's spec usually names pretrained weights."""
+        return {
+            **super().pruned_start_overrides(pruned_model_path),
+            "training_config.pretrain_model_path": None,
+            "training_config.resume_model_path": None,
+        }
+
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
         from tlt_core.networks.ssd.model import build_ssd
