@@ -201,8 +201,9 @@ def _train(
             # (pretrained weights, then enable_qat) and TensorRT's QAT guidance do.
             raise SpecError(
                 located(
-                    "quantization-aware training starts from a trained model: give "
-                    "pretrained_model_file (or -m) a float or pruned .tlt, or train float first",
+                    "quantization-aware training starts from a trained model: give a float "
+                    "or pruned .tlt with -m or as the spec's pretrained model "
+                    "(SSD: training_config.pretrain_model_path), or train float first",
                     spec.path if settings.enable_qat else None,
                     field="training_config.enable_qat" if settings.enable_qat else "--enable_qat",
                 )
