@@ -10,28 +10,18 @@ both (a child process, so other benchmarks do not count): target <= 6 GiB.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from bench import BenchRow, peak_rss_bytes
+from bench.training import pipeline_and_memory_rates, run_child, slowdown_row
 
 BATCH = 16
 SIZE = 300
 
 
-def _fit_seconds(train_model, dataset, steps: int) -> float:
-    start = time.perf_counter()
-    train_model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
-    return time.perf_counter() - start
-
-
 def child(work_dir: str, warmup: int, steps: int) -> dict:
     import keras
-    import tensorflow as tf
 
     from tlt_core.data.sample import generate_sample_data
     from tlt_core.networks import get_network
@@ -76,45 +66,19 @@ def child(work_dir: str, warmup: int, steps: int) -> dict:
             seed=0,
         ).repeat()
 
-    x, y = next(iter(pipeline()))
-    memory = tf.data.Dataset.from_tensors((x, y)).repeat()
-    _fit_seconds(train_model, memory, warmup)  # traces the train step
-    _fit_seconds(train_model, pipeline(), warmup)
-    t_memory = _fit_seconds(train_model, memory, steps)
-    t_pipeline = _fit_seconds(train_model, pipeline(), steps)
     return {
-        "pipeline_ips": steps * BATCH / t_pipeline,
-        "memory_ips": steps * BATCH / t_memory,
+        **pipeline_and_memory_rates(train_model, pipeline, batch=BATCH, warmup=warmup, steps=steps),
         "peak_rss_mib": peak_rss_bytes() / 2**20,
     }
 
 
 def run(quick: bool) -> list[BenchRow]:
     warmup, steps = (2, 4) if quick else (3, 10)
-    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.bench_train", tmp, str(warmup), str(steps)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench_train child failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    slowdown = result["memory_ips"] / result["pipeline_ips"]
+    result = run_child("bench.bench_train", warmup, steps)
     peak = result["peak_rss_mib"]
     return [
-        BenchRow(
-            benchmark=f"train images/s, resnet18 {SIZE}x{SIZE} batch {BATCH}, input pipeline",
-            value=round(result["pipeline_ips"], 2),
-            unit="images/s",
-            baseline="same model fed in-memory tensors",
-            baseline_value=round(result["memory_ips"], 2),
-            ratio=round(slowdown, 3),
-            target="slowdown <= 1.15x",
-            ok=slowdown <= 1.15,
+        slowdown_row(
+            f"train images/s, resnet18 {SIZE}x{SIZE} batch {BATCH}, input pipeline", result
         ),
         BenchRow(
             benchmark="peak RSS of that training process",

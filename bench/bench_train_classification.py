@@ -11,28 +11,18 @@ memory. Target: (a) no slower than 1.15x (b).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from bench import BenchRow
+from bench.training import pipeline_and_memory_rates, run_child, slowdown_row
 
 BATCH = 32
 SIZE = 224
 
 
-def _fit_seconds(model, dataset, steps: int) -> float:
-    start = time.perf_counter()
-    model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
-    return time.perf_counter() - start
-
-
 def child(work_dir: str, warmup: int, steps: int) -> dict:
     import keras
-    import tensorflow as tf
 
     from tlt_core.networks import get_network
     from tlt_core.networks.classification.sample import generate_classification_sample, sample_spec
@@ -57,48 +47,16 @@ def child(work_dir: str, warmup: int, steps: int) -> dict:
     def pipeline():
         return target_dataset(network, spec, targets=targets, batch_size=BATCH, seed=0).repeat()
 
-    x, y = next(iter(pipeline()))
-    memory = tf.data.Dataset.from_tensors((x, y)).repeat()
-    _fit_seconds(train_model, memory, warmup)
-    _fit_seconds(train_model, pipeline(), warmup)
-    t_memory = _fit_seconds(train_model, memory, steps)
-    t_pipeline = _fit_seconds(train_model, pipeline(), steps)
-    return {"pipeline_ips": steps * BATCH / t_pipeline, "memory_ips": steps * BATCH / t_memory}
+    return pipeline_and_memory_rates(train_model, pipeline, batch=BATCH, warmup=warmup, steps=steps)
 
 
 def run(quick: bool) -> list[BenchRow]:
     warmup, steps = (1, 3) if quick else (2, 8)
-    with tempfile.TemporaryDirectory(prefix="bench_train_cls_") as tmp:
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.bench_train_classification",
-                tmp,
-                str(warmup),
-                str(steps),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench_train_classification child failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    slowdown = result["memory_ips"] / result["pipeline_ips"]
+    result = run_child("bench.bench_train_classification", warmup, steps)
     return [
-        BenchRow(
-            benchmark=f"classification train images/s, resnet18 {SIZE}x{SIZE} batch {BATCH}, "
-            "input pipeline",
-            value=round(result["pipeline_ips"], 2),
-            unit="images/s",
-            baseline="same model fed in-memory tensors",
-            baseline_value=round(result["memory_ips"], 2),
-            ratio=round(slowdown, 3),
-            target="slowdown <= 1.15x",
-            ok=slowdown <= 1.15,
+        slowdown_row(
+            f"classification train images/s, resnet18 {SIZE}x{SIZE} batch {BATCH}, input pipeline",
+            result,
         )
     ]
 

@@ -27,37 +27,19 @@ def train(
     model (tlt_core.cluster). Returns the last validation value of the network's primary
     metric (SSD: mAP).
     """
-    import time
+    from tlt_core.cluster.task import train_task
 
-    from tlt_core import pipeline_support as support
-
-    start = time.time()
-    if workers > 1:
-        from tlt_core.cluster.task import run_distributed_train
-
-        result = run_distributed_train(
-            dataset_uri=dataset.uri,
-            spec_text=experiment_spec,
-            model_uri=model.uri,
-            model_out=model.path,
-            workers=workers,
-            gpus_per_worker=gpus_per_worker,
-            launcher=launcher,
-            network=network,
-            validation_fold=validation_fold,
-            use_amp=use_amp,
-        )
-    else:
-        result = support.run_train(
-            dataset.path,
-            experiment_spec,
-            model.path,
-            validation_fold=validation_fold,
-            use_amp=use_amp,
-            gpus=gpus,
-            network=network,
-        )
-    support.log_metrics(metrics, result.metrics)
-    model.metadata.update(result.model_metadata)
-    support.record_stage(model, "train", start)
-    return float(result.metrics.get(support.primary_metric_name(network), 0.0))
+    return train_task(
+        dataset,
+        experiment_spec,
+        model,
+        metrics,
+        stage="train",
+        validation_fold=validation_fold,
+        use_amp=use_amp,
+        gpus=gpus,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        launcher=launcher,
+        network=network,
+    )

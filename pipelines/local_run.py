@@ -179,31 +179,26 @@ def run_local(
     os.environ["TLT_MODEL_KEY"] = key  # the component reads it as it would from a Secret
     _init_kfp_local(output_dir)
     pipeline = train_deploy.build(load_targets(targets_file), network=network)
-    start = time.time()
-    try:
-        with routed_task_logs(output_dir / "logs", verbose=verbose) as run_log:
-            pipeline(
-                **inputs,
-                publish_uri=publish_uri,
-                model_version=model_version,
-                git_commit=_git_commit(),
-                min_map=min_map,
-                max_map_drop=max_map_drop,
-                prune_threshold=prune_threshold,
-                cal_batches=cal_batches,
-                cal_batch_size=cal_batch_size,
-                require_tensorrt=require_tensorrt,
-                network=network,
-            )
-    except Exception as error:  # kfp.local raises RuntimeError naming the failed task
-        raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
-    seconds = time.time() - start
-
+    seconds, stage_timings = _run_pipeline(
+        pipeline,
+        output_dir,
+        verbose=verbose,
+        **inputs,
+        publish_uri=publish_uri,
+        model_version=model_version,
+        min_map=min_map,
+        max_map_drop=max_map_drop,
+        prune_threshold=prune_threshold,
+        cal_batches=cal_batches,
+        cal_batch_size=cal_batch_size,
+        require_tensorrt=require_tensorrt,
+        network=network,
+    )
     from tlt_core.publish import VersionLocation
 
     version = VersionLocation(publish_uri, model_version)
     result = LocalRunResult(output_dir, Path(version.uri), model_version, seconds, network)
-    result.stage_timings = run_log.summary_lines()
+    result.stage_timings = stage_timings
     result.reports = _collect_reports(output_dir, pipeline_name("train_deploy", network))
     try:
         result.manifest = version.read_manifest()
@@ -211,6 +206,20 @@ def run_local(
     except Exception:
         result.gate = f"see {output_dir / 'logs' / 'quality-gate.log'}"
     return result
+
+
+def _run_pipeline(
+    pipeline, output_dir: Path, *, verbose: bool, **arguments
+) -> tuple[float, list[str]]:
+    """Run ``pipeline`` (kfp.local) with ``arguments`` and this checkout's commit, each
+    task's log routed under ``output_dir/logs``: (seconds, stage timing lines)."""
+    start = time.time()
+    try:
+        with routed_task_logs(output_dir / "logs", verbose=verbose) as run_log:
+            pipeline(git_commit=_git_commit(), **arguments)
+    except Exception as error:  # kfp.local raises RuntimeError naming the failed task
+        raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
+    return time.time() - start, run_log.summary_lines()
 
 
 def _init_kfp_local(output_dir: Path) -> None:
@@ -271,30 +280,22 @@ def run_local_refresh(
     output_dir.mkdir(parents=True, exist_ok=True)
     _init_kfp_local(output_dir)
     pipeline = calibration_refresh.build(load_targets(targets_file), network=network)
-    start = time.time()
-    try:
-        with routed_task_logs(output_dir / "logs", verbose=verbose) as run_log:
-            pipeline(
-                publish_uri=publish_uri,
-                source_version=source_version,
-                new_version=new_version,
-                calibration_images_uri=calibration_images_uri,
-                git_commit=_git_commit(),
-                cal_batches=cal_batches,
-                cal_batch_size=cal_batch_size,
-                require_tensorrt=require_tensorrt,
-                network=network,
-            )
-    except Exception as error:  # kfp.local raises RuntimeError naming the failed task
-        raise PipelineError(f"local run failed: {str(error).splitlines()[0]}") from None
+    seconds, stage_timings = _run_pipeline(
+        pipeline,
+        output_dir,
+        verbose=verbose,
+        publish_uri=publish_uri,
+        source_version=source_version,
+        new_version=new_version,
+        calibration_images_uri=calibration_images_uri,
+        cal_batches=cal_batches,
+        cal_batch_size=cal_batch_size,
+        require_tensorrt=require_tensorrt,
+        network=network,
+    )
     manifest = VersionLocation(publish_uri, new_version).read_manifest()
     return LocalRefreshResult(
-        publish_uri,
-        source_version,
-        new_version,
-        time.time() - start,
-        manifest,
-        run_log.summary_lines(),
+        publish_uri, source_version, new_version, seconds, manifest, stage_timings
     )
 
 

@@ -28,3 +28,40 @@ def tiny_network(seed: int = 0):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)
     return model
+
+
+def tiny_ssd(dataset_root, root, seed: int, key: str, name: str = "model.tlt"):
+    """A tiny resnet10 SSD (128x96) on the sample data: its spec file written under ``root``,
+    the loaded experiment, and the model built with Keras seed ``seed`` (also saved as
+    ``root/name`` with ``key``).
+
+    Untrained heads on 0-255 inputs give logits and offsets in the hundreds (exp overflow in
+    decoding); scaled down, the outputs are in a trained model's range."""
+    import keras
+
+    from tlt_core.modelfile import save_model
+    from tlt_core.networks import get_network
+    from tlt_core.networks.ssd.model import build_ssd
+    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+    from tlt_core.networks.ssd.spec import load_experiment
+    from tlt_core.train.loop import model_metadata
+
+    spec = root / "spec.txt"
+    spec.write_text(
+        sample_experiment_spec(
+            dataset_root,
+            arch="resnet",
+            nlayers=10,
+            output_width=128,
+            output_height=96,
+            confidence_threshold=0.05,
+        )
+    )
+    experiment = load_experiment(spec)
+    keras.utils.set_random_seed(seed)
+    model = build_ssd(experiment, experiment.num_classes)
+    for layer in model.layers:
+        if layer.name.startswith(("ssd_conf_", "ssd_loc_")) and "reshape" not in layer.name:
+            layer.set_weights([w * 0.003 for w in layer.get_weights()])
+    save_model(root / name, model, key, model_metadata(get_network("ssd"), experiment, model))
+    return spec, experiment, model

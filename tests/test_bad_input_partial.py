@@ -222,20 +222,14 @@ def test_sigterm_during_export(tiny_model, sample_dataset, tmp_path):
 
 @pytest.mark.slow  # a real (tiny) training run in a subprocess
 def test_sigterm_during_train(sample_dataset, tmp_path):
-    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+    from train_helpers import write_tiny_spec
 
-    spec = tmp_path / "spec.txt"
-    spec.write_text(
-        sample_experiment_spec(
-            sample_dataset.root,
-            arch="resnet",
-            nlayers=10,
-            output_width=64,
-            output_height=64,
-            batch_size=4,
-            num_epochs=50,
-            validation_period=100,
-        )
+    spec = write_tiny_spec(
+        sample_dataset.root,
+        tmp_path / "spec.txt",
+        batch_size=4,
+        num_epochs=50,
+        validation_period=100,
     )
     results, tmpdir = tmp_path / "results", tmp_path / "tmp"
     tmpdir.mkdir()

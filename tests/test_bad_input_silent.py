@@ -127,24 +127,19 @@ def _corrupt_tfrecord(sample_dataset, path: Path) -> int:
 
 
 def test_training_and_validation_report_skipped_images(sample_dataset, tmp_path, caplog):
-    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
+    from train_helpers import write_tiny_spec
+
     from tlt_core.networks.ssd.spec import load_experiment
     from tlt_core.stages.train import train
 
     record = tmp_path / "data.tfrecord"
     _corrupt_tfrecord(sample_dataset, record)
-    spec = tmp_path / "spec.txt"
-    spec.write_text(
-        sample_experiment_spec(
-            sample_dataset.root,
-            arch="resnet",
-            nlayers=10,
-            output_width=64,
-            output_height=64,
-            batch_size=4,
-            num_epochs=1,
-            validation_period=1,
-        )
+    spec = write_tiny_spec(
+        sample_dataset.root,
+        tmp_path / "spec.txt",
+        batch_size=4,
+        num_epochs=1,
+        validation_period=1,
     )
     source = {"tfrecords_path": str(record)}
     load_experiment(spec).replace_data_sources(train=[source], val=[source]).save(spec)

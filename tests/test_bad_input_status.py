@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 
-import keras
 import pytest
+from train_helpers import SigtermAfter, write_tiny_spec
 
-from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
 from tlt_core.stages.train import train
 from tlt_core.train.status import StatusWriter
 
@@ -23,36 +21,17 @@ def _reset_logging():
     logging.getLogger().handlers.clear()
 
 
-class _SigtermAfter(keras.callbacks.Callback):
-    """SIGTERM to this process after global batch ``n`` (as a pod eviction would)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n, self.seen = n, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.n:
-            signal.raise_signal(signal.SIGTERM)
-
-
 @pytest.mark.slow  # two real (tiny) training runs: minutes on 2 shared cores
 def test_sigterm_mid_epoch_then_resume(sample_dataset, tmp_path):
-    spec = tmp_path / "spec.txt"
-    spec.write_text(
-        sample_experiment_spec(
-            sample_dataset.root,
-            arch="resnet",
-            nlayers=10,
-            output_width=64,
-            output_height=64,
-            batch_size=8,  # 24 training images: 3 steps per epoch
-            num_epochs=2,
-            validation_period=10,
-        )
+    spec = write_tiny_spec(
+        sample_dataset.root,
+        tmp_path / "spec.txt",
+        batch_size=8,  # 24 training images: 3 steps per epoch
+        num_epochs=2,
+        validation_period=10,
     )
     results = tmp_path / "results"
-    stopped = train(spec, results, KEY, callbacks=[_SigtermAfter(4)])  # epoch 2, step 1
+    stopped = train(spec, results, KEY, callbacks=[SigtermAfter(4)])  # epoch 2, step 1
     assert stopped.interrupted and stopped.epochs_completed == 1
     status = json.loads((results / "status.json").read_text())
     assert status["state"] == "interrupted"

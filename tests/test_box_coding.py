@@ -1,9 +1,8 @@
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_anchors import Spec  # the anchor settings generate_anchors reads
 
 from tlt_core.boxes.iou import iou_matrix
 from tlt_core.networks.ssd.anchors import generate_anchors
@@ -19,16 +18,6 @@ from tlt_core.networks.ssd.box_coding import (
 )
 
 VARIANCES = [0.1, 0.1, 0.2, 0.2]
-
-
-@dataclass
-class Spec:
-    scales: list
-    aspect_ratios: list
-    two_boxes_for_ar1: bool = True
-    steps: list | None = None
-    offsets: list | None = None
-    clip_boxes: bool = False
 
 
 SMALL_ANCHORS = generate_anchors(
@@ -262,24 +251,7 @@ print(json.dumps({
 
 
 def test_encode_batch_under_jax():
-    pytest.importorskip("jax")
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from jax_helpers import run_under_jax
 
-    repo = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT],
-        env=env,
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_under_jax(JAX_SCRIPT)
     assert result == {"backend": "jax", "same": True, "decode": True}

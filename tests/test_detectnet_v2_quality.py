@@ -24,9 +24,10 @@ from tlt_core.data.sample import generate_sample_data
 from tlt_core.networks.detectnet_v2.sample_spec import sample_spec
 
 KEY = "dnv2-quality"
-# Reached so far: 0.555 after 8 of the 20 epochs (car 0.67, cyclist 0.72, pedestrian 0.27;
-# ~25 min on a machine shared by 4 jobs); the full run was not measured yet.
-REACHED_MAP = 0.55
+# Measured (20 epochs, coverage_foreground_weight 0.5): combined mAP 0.717 (car 0.870,
+# cyclist 0.870, pedestrian 0.413), training 17.7 min on 2 cores shared with other jobs.
+# The 0.80 is not reached: pedestrians (narrow, 4-8 grid cells) are the gap.
+REACHED_MAP = 0.70
 CLUSTER_PARAMS = Path("/work/shared/specs/detectnet_v2_inference_cluster_params.json")
 PRUNE_THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
 MIN_PRUNED = 0.40

@@ -1,15 +1,12 @@
 """Every SSD backbone builds, takes one training step with the SSD loss on encoded targets,
 and survives a save/load through the sealed ``.tlt`` file with identical predictions."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
 import numpy as np
 import pytest
+from jax_helpers import run_under_jax
 from test_ssd_model import SAMPLE_SPEC
 
 from tlt_core.modelfile import load_model, save_model
@@ -122,17 +119,6 @@ JAX_STEP = textwrap.dedent(
 
 @pytest.mark.slow
 def test_ssd_loss_and_box_coding_train_under_jax():
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run(
-        [sys.executable, "-c", JAX_STEP],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=SAMPLE_SPEC.parents[2],
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_under_jax(JAX_STEP, timeout=600)
     assert result["backend"] == "jax"
     assert all(np.isfinite(result["losses"])) and result["losses"][-1] < result["losses"][0]

@@ -18,33 +18,14 @@ SSD = get_network("ssd")
 @pytest.fixture(scope="module")
 def models(sample_dataset, tmp_path_factory):
     """A float SSD and its QAT twin (ranges from a few real batches), saved as .tlt."""
-    import keras
+    from export_helpers import tiny_ssd
 
     from tlt_core.modelfile import save_model
     from tlt_core.models import qat
-    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
-    from tlt_core.networks.ssd.spec import load_experiment
     from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("int8")
-    spec = root / "spec.txt"
-    spec.write_text(
-        sample_experiment_spec(
-            sample_dataset.root,
-            arch="resnet",
-            nlayers=10,
-            output_width=128,
-            output_height=96,
-            confidence_threshold=0.05,
-        )
-    )
-    experiment = load_experiment(spec)
-    keras.utils.set_random_seed(7)
-    model = SSD.build_model(experiment)
-    for layer in model.layers:  # outputs in a trained model's range (see test_export_onnx)
-        if layer.name.startswith(("ssd_conf_", "ssd_loc_")) and "reshape" not in layer.name:
-            layer.set_weights([w * 0.003 for w in layer.get_weights()])
-    save_model(root / "float.tlt", model, KEY, model_metadata(SSD, experiment, model))
+    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=7, key=KEY, name="float.tlt")
     quantised = qat.to_qat(model)
     batches = SSD.input_pipeline(experiment, training=False, batch_size=8, shuffle=False)
     for batch in batches.take(2).as_numpy_iterator():

@@ -19,36 +19,12 @@ SSD = get_network("ssd")
 @pytest.fixture(scope="module")
 def exported(sample_dataset, tmp_path_factory):
     """One export through the CLI: int8, tensorfile, DeepStream files (a single tf2onnx run)."""
+    from export_helpers import tiny_ssd
+
     from tlt_core.cli import main
-    from tlt_core.modelfile import save_model
-    from tlt_core.networks.ssd.model import build_ssd
-    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
-    from tlt_core.networks.ssd.spec import load_experiment
-    from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("export")
-    spec = root / "spec.txt"
-    spec.write_text(
-        sample_experiment_spec(
-            sample_dataset.root,
-            arch="resnet",
-            nlayers=10,
-            output_width=128,
-            output_height=96,
-            confidence_threshold=0.05,
-        )
-    )
-    experiment = load_experiment(spec)
-    import keras
-
-    keras.utils.set_random_seed(7)
-    model = build_ssd(experiment, experiment.num_classes)
-    # Untrained heads on 0-255 inputs give logits and offsets in the hundreds (exp overflow in
-    # decoding); scaled down, the outputs are in a trained model's range.
-    for layer in model.layers:
-        if layer.name.startswith(("ssd_conf_", "ssd_loc_")) and "reshape" not in layer.name:
-            layer.set_weights([w * 0.003 for w in layer.get_weights()])
-    save_model(root / "model.tlt", model, KEY, model_metadata(SSD, experiment, model))
+    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=7, key=KEY)
     out = root / "out" / "model.etlt"
     code = main(
         [

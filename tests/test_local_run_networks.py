@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import assert_refreshed_from, version_files
 
-from pipelines.targets import load_targets
 from tlt_core.cli import main as cli_main
 from tlt_core.data.sample import sample_convert_spec
 from tlt_core.networks import get_network
@@ -48,16 +48,7 @@ def _check_version(version: Path, network: str) -> tuple[dict, dict]:
     and metrics that name the network's metric."""
     manifest = json.loads((version / "manifest.json").read_text())
     artifacts = manifest["artifacts"]
-    expected = {
-        "model.onnx",
-        "calibration.cache",
-        "deepstream/labels.txt",
-        "deepstream/nvinfer_config.txt",
-        "metrics.json",
-        "experiment_spec.txt",
-    }
-    expected |= {f"engines/{t.name}/build_report.json" for t in load_targets()}
-    assert set(artifacts) == expected
+    assert set(artifacts) == version_files()
     for relative, entry in artifacts.items():
         data = (version / relative).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], relative
@@ -142,8 +133,5 @@ def test_classification_train_deploy_publishes_a_version_and_refreshes_it(tmp_pa
     )
     assert code == 0
     refreshed = VersionLocation(str(out / "published"), "refreshed").read_manifest()
-    for name in ("model.onnx", "deepstream/labels.txt", "deepstream/nvinfer_config.txt"):
-        assert refreshed["artifacts"][name] == manifest["artifacts"][name], name
+    assert_refreshed_from(refreshed, manifest)
     assert refreshed["metric"] == "top1_accuracy"
-    assert refreshed["metrics"] == manifest["metrics"]
-    assert refreshed["evaluation_data"] == manifest["evaluation_data"]

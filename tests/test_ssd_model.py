@@ -4,15 +4,13 @@ TensorFlow and JAX, frozen layers left alone, float32 outputs under mixed precis
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from jax_helpers import run_under_jax
 
 from tlt_core.errors import SpecError
 from tlt_core.networks.ssd.anchors import anchor_count, boxes_per_layer, generate_anchors
@@ -309,19 +307,7 @@ JAX_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow  # JAX import + XLA compile: about a minute of CPU
 def test_training_step_under_jax():
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_under_jax(JAX_SCRIPT)
     assert result["backend"] == "jax"
     assert all(np.isfinite(result["losses"]))
     assert result["head_changed"]

@@ -30,35 +30,13 @@ def _tensorrt_missing() -> bool:
 def exports(sample_dataset, tmp_path_factory):
     """A tiny SSD exported by the CLI in the tlt_nms layout (with DeepStream files), and the
     same model in the default batched_nms layout."""
-    import keras
+    from export_helpers import tiny_ssd
 
     from tlt_core.cli import main
     from tlt_core.export import onnx as onnx_export
-    from tlt_core.modelfile import save_model
-    from tlt_core.networks.ssd.model import build_ssd
-    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
-    from tlt_core.networks.ssd.spec import load_experiment
-    from tlt_core.train.loop import model_metadata
 
     root = tmp_path_factory.mktemp("layouts")
-    spec = root / "spec.txt"
-    spec.write_text(
-        sample_experiment_spec(
-            sample_dataset.root,
-            arch="resnet",
-            nlayers=10,
-            output_width=128,
-            output_height=96,
-            confidence_threshold=0.05,
-        )
-    )
-    experiment = load_experiment(spec)
-    keras.utils.set_random_seed(11)
-    model = build_ssd(experiment, experiment.num_classes)
-    for layer in model.layers:  # untrained heads scaled into a trained model's range
-        if layer.name.startswith(("ssd_conf_", "ssd_loc_")) and "reshape" not in layer.name:
-            layer.set_weights([w * 0.003 for w in layer.get_weights()])
-    save_model(root / "model.tlt", model, KEY, model_metadata(SSD, experiment, model))
+    spec, experiment, model = tiny_ssd(sample_dataset.root, root, seed=11, key=KEY)
     out = root / "nms" / "model.etlt"
     code = main(
         [

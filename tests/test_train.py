@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 from loopback_workers import run_workers
+from train_helpers import SigtermAfter
 
 from tlt_core import modelfile
 from tlt_core.cli import main as cli_main
@@ -148,25 +148,12 @@ def test_transfer_learning_reinitialises_heads(data_root, tmp_path, caplog):
         trainer.initial_model(SSD, experiment, None, (source, {"pruned": True}), path="p.tlt")
 
 
-class _SigtermAt(keras.callbacks.Callback):
-    """Deliver SIGTERM to this process after global batch ``n`` (as a pod eviction would)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n, self.seen = n, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.n:
-            signal.raise_signal(signal.SIGTERM)
-
-
 @pytest.mark.slow
 def test_sigterm_checkpoint_then_resume_matches_uninterrupted(data_root, tmp_path):
     spec = write_spec(data_root, tmp_path / "spec.txt", num_epochs=2, validation_period=10)
     full = train(spec, tmp_path / "full", KEY)
     # 16 images / batch 8 = 2 steps per epoch: stop after the first step of epoch 2.
-    stopped = train(spec, tmp_path / "cut", KEY, callbacks=[_SigtermAt(3)])
+    stopped = train(spec, tmp_path / "cut", KEY, callbacks=[SigtermAfter(3)])
     assert stopped.interrupted and stopped.epochs_completed == 1
     assert stopped.final_model_path.name == "ssd_resnet10_epoch_001_step_00001.tlt"
     status = json.loads(stopped.status_path.read_text())

@@ -37,36 +37,30 @@ class UsageError(TltError):
     exit_code = 2
 
 
-class SpecError(TltError):
+class _LocatedError(TltError):
+    """An error at a place in a file: the message is ``path:line: field: message``."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(located(message, path, line, field))
+        self.path, self.line, self.field = path, line, field
+
+
+class SpecError(_LocatedError):
     """A spec file that does not parse or does not validate."""
 
     exit_code = 2
 
-    def __init__(
-        self,
-        message: str,
-        path: str | Path | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(located(message, path, line, field))
-        self.path, self.line, self.field = path, line, field
 
-
-class DataError(TltError):
+class DataError(_LocatedError):
     """Malformed labels, corrupt or missing images, empty datasets."""
 
     exit_code = 3
-
-    def __init__(
-        self,
-        message: str,
-        path: str | Path | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(located(message, path, line, field))
-        self.path, self.line, self.field = path, line, field
 
 
 class ModelFileError(TltError):

@@ -97,17 +97,10 @@ def _run(args: argparse.Namespace) -> int:
         dataset_uri=args.dataset,
         convert_spec=_read(args.convert_spec, "convert spec"),
         experiment_spec=_read(args.experiment_spec, "experiment spec"),
-        calibration_images_uri=args.calibration_images,
-        publish_uri=args.publish,
-        targets_file=args.targets,
         epochs=args.epochs,
-        require_tensorrt=args.require_tensorrt,
         min_map=args.min_map,
         max_map_drop=args.max_map_drop,
-        cal_batches=args.cal_batches,
-        cal_batch_size=args.cal_batch_size,
-        verbose=args.verbose,
-        network=args.network,
+        **_local_run_options(args),
     )
     print(result.summary())
     return 0
@@ -127,19 +120,38 @@ def _run_refresh(args: argparse.Namespace) -> int:
         raise UsageError(f"--pipeline calibration_refresh needs {', '.join(missing)}")
     result = run_local_refresh(
         Path(args.output),
-        publish_uri=args.publish,
         source_version=args.source_version,
         new_version=args.new_version,
-        calibration_images_uri=args.calibration_images,
-        targets_file=args.targets,
-        require_tensorrt=args.require_tensorrt,
-        cal_batches=args.cal_batches,
-        cal_batch_size=args.cal_batch_size,
-        verbose=args.verbose,
-        network=args.network,
+        **_local_run_options(args),
     )
     print(result.summary())
     return 0
+
+
+def _local_run_options(args: argparse.Namespace) -> dict:
+    """The `run_local` / `run_local_refresh` arguments both pipelines take from the CLI."""
+    return {
+        "publish_uri": args.publish,
+        "calibration_images_uri": args.calibration_images,
+        "targets_file": args.targets,
+        "require_tensorrt": args.require_tensorrt,
+        "cal_batches": args.cal_batches,
+        "cal_batch_size": args.cal_batch_size,
+        "verbose": args.verbose,
+        "network": args.network,
+    }
+
+
+def _cluster_run_options(args: argparse.Namespace) -> dict:
+    """The `submit` / `schedule` arguments that say where and how a run goes."""
+    return {
+        "experiment": args.experiment,
+        "namespace": args.namespace,
+        "token": os.environ.get("KFP_TOKEN"),
+        "targets_file": args.targets,
+        "secrets": _secrets(args),
+        "network": args.network,
+    }
 
 
 def _arguments(args: argparse.Namespace) -> dict:
@@ -180,12 +192,7 @@ def _submit(args: argparse.Namespace) -> int:
         args.pipeline,
         arguments,
         commit=commit,
-        experiment=args.experiment,
-        namespace=args.namespace,
-        token=os.environ.get("KFP_TOKEN"),
-        targets_file=args.targets,
-        secrets=_secrets(args),
-        network=args.network,
+        **_cluster_run_options(args),
     )
     print(run_id)
     return 0
@@ -203,12 +210,7 @@ def _schedule(args: argparse.Namespace) -> int:
         cron,
         arguments,
         job_name=args.job_name or f"{args.pipeline.replace('_', '-')}-schedule",
-        experiment=args.experiment,
-        namespace=args.namespace,
-        token=os.environ.get("KFP_TOKEN"),
-        targets_file=args.targets,
-        secrets=_secrets(args),
-        network=args.network,
+        **_cluster_run_options(args),
     )
     print(job_id)
     return 0

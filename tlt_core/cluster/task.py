@@ -1,6 +1,7 @@
-"""The distributed branch of the train/retrain components (``workers > 1``).
+"""The body of the train and retrain components (`train_task`), and its distributed
+branch (``workers > 1``, `run_distributed_train`).
 
-The inputs go where every worker pod can read them (next to the task's output artifact on
+Distributed, the inputs go where every worker pod can read them (next to the task's output artifact on
 the pipeline's object store), the launcher runs the job, and the chief's model becomes the
 task's output, with the same metrics the single-pod task reports.
 """
@@ -13,6 +14,61 @@ from tlt_core.cluster import launcher as launch
 from tlt_core.cluster import locations, manifests
 from tlt_core.errors import PipelineError
 from tlt_core.pipeline_support import TrainOutcome, primary_metric_name
+
+
+def train_task(
+    dataset,
+    spec_text: str,
+    model,
+    metrics,
+    *,
+    stage: str,
+    validation_fold: int,
+    use_amp: bool,
+    gpus: int,
+    workers: int,
+    gpus_per_worker: int,
+    launcher: str,
+    network: str,
+    pruned_model=None,
+) -> float:
+    """Train (``pruned_model``: retrain it) from the ``dataset`` artifact into ``model`` in
+    this pod or, with ``workers`` > 1, in a TrainJob/TFJob; log the metrics, note ``stage``
+    on the model and return the last validation value of the network's primary metric."""
+    import time
+
+    from tlt_core import pipeline_support as support
+
+    start = time.time()
+    if workers > 1:
+        result = run_distributed_train(
+            dataset_uri=dataset.uri,
+            spec_text=spec_text,
+            model_uri=model.uri,
+            model_out=model.path,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            launcher=launcher,
+            network=network,
+            validation_fold=validation_fold,
+            use_amp=use_amp,
+            pruned_model_uri=pruned_model.uri if pruned_model is not None else "",
+        )
+    else:
+        result = support.run_train(
+            dataset.path,
+            spec_text,
+            model.path,
+            validation_fold=validation_fold,
+            use_amp=use_amp,
+            gpus=gpus,
+            pruned_model_path=pruned_model.path if pruned_model is not None else None,
+            network=network,
+        )
+    support.log_metrics(metrics, result.metrics)
+    model.metadata.update(result.model_metadata)
+    support.record_stage(model, stage, start)
+    return float(result.metrics.get(primary_metric_name(network), 0.0))
 
 
 def run_distributed_train(

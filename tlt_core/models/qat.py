@@ -52,9 +52,22 @@ def fake_quantize_kernel(kernel, reduce_axes: tuple[int, ...]):
 
 
 class _InputRanges:
-    """The EMA range of each input of a quantised layer (mixed into the Qat* layers)."""
+    """The EMA range of each input of a quantised layer (mixed into the Qat* layers): the
+    ``ema_decay`` argument, its config entry, and one ``amax`` variable per quantised input
+    (one, or one per input where ``_quantizes_every_input``)."""
 
-    ema_decay: float
+    _quantizes_every_input = False
+
+    def __init__(self, *args, ema_decay: float = EMA_DECAY, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ema_decay = float(ema_decay)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._add_ranges(len(input_shape) if self._quantizes_every_input else 1)
+
+    def get_config(self):
+        return {**super().get_config(), "ema_decay": self.ema_decay}
 
     def _add_ranges(self, count: int) -> None:
         self.input_amax = [
@@ -106,34 +119,15 @@ class _SavedRanges:
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class QatConv2D(_SavedRanges, _InputRanges, keras.layers.Conv2D):
-    def __init__(self, *args, ema_decay: float = EMA_DECAY, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ema_decay = float(ema_decay)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_ranges(1)
-
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, fake_quantize_kernel(kernel, (0, 1, 2)))
 
     def call(self, inputs, training=None):
         return super().call(self._quantize_input(inputs, 0, training))
 
-    def get_config(self):
-        return {**super().get_config(), "ema_decay": self.ema_decay}
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class QatDepthwiseConv2D(_InputRanges, keras.layers.DepthwiseConv2D):
-    def __init__(self, *args, ema_decay: float = EMA_DECAY, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ema_decay = float(ema_decay)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_ranges(1)
-
     def call(self, inputs, training=None):
         x = self._quantize_input(inputs, 0, training)
         kernel = fake_quantize_kernel(self.kernel, (0, 1))  # [kh, kw, C, multiplier]
@@ -150,20 +144,9 @@ class QatDepthwiseConv2D(_InputRanges, keras.layers.DepthwiseConv2D):
             outputs = outputs + ops.reshape(self.bias, shape)
         return self.activation(outputs) if self.activation is not None else outputs
 
-    def get_config(self):
-        return {**super().get_config(), "ema_decay": self.ema_decay}
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class QatDense(_SavedRanges, _InputRanges, keras.layers.Dense):
-    def __init__(self, *args, ema_decay: float = EMA_DECAY, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ema_decay = float(ema_decay)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_ranges(1)
-
     def call(self, inputs, training=None):
         x = ops.matmul(
             self._quantize_input(inputs, 0, training), fake_quantize_kernel(self.kernel, (0,))
@@ -172,19 +155,10 @@ class QatDense(_SavedRanges, _InputRanges, keras.layers.Dense):
             x = x + self.bias
         return self.activation(x) if self.activation is not None else x
 
-    def get_config(self):
-        return {**super().get_config(), "ema_decay": self.ema_decay}
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class QatAdd(_InputRanges, keras.layers.Add):
-    def __init__(self, *args, ema_decay: float = EMA_DECAY, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ema_decay = float(ema_decay)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_ranges(len(input_shape))
+    _quantizes_every_input = True
 
     def call(self, inputs, training=None):
         values = [self._quantize_input(x, k, training) for k, x in enumerate(inputs)]
@@ -192,9 +166,6 @@ class QatAdd(_InputRanges, keras.layers.Add):
         for value in values[1:]:
             out = ops.add(out, value)
         return out
-
-    def get_config(self):
-        return {**super().get_config(), "ema_decay": self.ema_decay}
 
 
 _QAT_OF = {

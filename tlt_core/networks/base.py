@@ -177,6 +177,10 @@ class Network(abc.ABC):
     export_variants: ClassVar[tuple[str, ...]] = ("none",)
     # Layouts of the exported outputs (`export --output_layout`); the first is the default.
     output_layouts: ClassVar[tuple[str, ...]] = ("default",)
+    # Spec fields `check_model`'s messages name for the input shape and the classes ("": the
+    # spec as a whole).
+    input_shape_field: ClassVar[str] = ""
+    class_names_field: ClassVar[str] = ""
 
     # --- spec ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -277,20 +281,23 @@ class Network(abc.ABC):
             raise ModelFileError(f"{source}: a {other} model, not {self.name}")
         want = tuple(spec.input_shape)
         if tuple(info.input_shape) != want:
+            shape_field = f"{self.input_shape_field} " if self.input_shape_field else ""
             raise ModelFileError(
                 f"{source}: model input (H, W, C) {tuple(info.input_shape)} does not match "
-                f"the spec's {want}"
+                f"the spec's {shape_field}{want}"
             )
+        field = self.class_names_field
         if info.num_classes != len(spec.class_names):
+            whose = f"the spec's {field}" if field else "the spec"
             raise ModelFileError(
-                f"{source}: model predicts {info.num_classes} classes, the spec has "
+                f"{source}: model predicts {info.num_classes} classes, {whose} has "
                 f"{len(spec.class_names)} ({', '.join(spec.class_names)})"
             )
         names = info.metadata.get("class_names")
         if names is not None and list(names) != list(spec.class_names):
             raise ModelFileError(
                 f"{source}: spec classes {list(spec.class_names)} differ from the model's "
-                f"{list(names)}"
+                f"{list(names)}" + (f" ({field})" if field else "")
             )
 
     def model_companion_files(self, class_names: Sequence[str]) -> dict[str, str]:

@@ -95,6 +95,56 @@ class Checker:
             interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
             self.fail(field_path, f"must be in {interval}, got {value:g}")
 
+    def soft_start_annealing(
+        self, training_config: Message, at: str, network: str
+    ) -> tuple[float, float, float, float]:
+        """``(min_learning_rate, max_learning_rate, soft_start, annealing)`` of the required
+        ``learning_rate.soft_start_annealing_schedule`` of a KITTI detector's training_config
+        (at ``at``), checked; ``network`` names who supports only that schedule."""
+        lr_at = f"{at}.learning_rate.soft_start_annealing_schedule"
+        if not training_config.learning_rate.HasField("soft_start_annealing_schedule"):
+            self.fail(lr_at, f"required: the only learning-rate schedule {network} supports")
+        schedule = training_config.learning_rate.soft_start_annealing_schedule
+        low = shortest_float32(schedule.min_learning_rate)
+        high = shortest_float32(schedule.max_learning_rate)
+        soft_start = shortest_float32(schedule.soft_start)
+        annealing = shortest_float32(schedule.annealing)
+        if not (low > 0 and math.isfinite(low)):
+            self.fail(f"{lr_at}.min_learning_rate", f"must be positive, got {low:g}")
+        if not (high >= low and math.isfinite(high)):
+            self.fail(
+                f"{lr_at}.max_learning_rate",
+                f"must be at least min_learning_rate ({low:g}), got {high:g}",
+            )
+        self.in_range(f"{lr_at}.soft_start", soft_start, 0.0, 1.0)
+        self.in_range(f"{lr_at}.annealing", annealing, 0.0, 1.0)
+        if not soft_start <= annealing:
+            self.fail(
+                f"{lr_at}.annealing",
+                f"must not come before soft_start ({soft_start:g}), got {annealing:g}",
+            )
+        return low, high, soft_start, annealing
+
+    def freeze_blocks(self, values, at: str, arch: str, valid) -> tuple[int, ...]:
+        """The backbone block ids to freeze (the repeated field at ``at``): each one of
+        ``arch``'s ``valid`` ids, none twice."""
+        blocks = tuple(values)
+        for i, block in enumerate(blocks):
+            if block not in valid:
+                self.fail(
+                    f"{at}[{i}]",
+                    f"block {block} is not a block of {arch}; valid: {', '.join(map(str, valid))}",
+                )
+            if block in blocks[:i]:
+                self.fail(f"{at}[{i}]", f"block {block} listed twice")
+        return blocks
+
+    def regularizer_weight(self, training_config: Message, at: str) -> float:
+        weight = shortest_float32(training_config.regularizer.weight)
+        if not (weight >= 0 and math.isfinite(weight)):
+            self.fail(f"{at}.regularizer.weight", f"must be >= 0, got {weight:g}")
+        return weight
+
     def number_list(self, message: Message, name: str, field_path: str) -> NestedList | None:
         """A list-valued string field, parsed; None when absent or empty."""
         text = getattr(message, name)

@@ -132,6 +132,20 @@ def check_nlayers(arch: str, nlayers: int | None) -> int | None:
     return int(nlayers)
 
 
+def backbone_layers(
+    arch: str,
+    nlayers: int | None,
+    freeze_blocks: Iterable[int],
+    freeze_bn: bool,
+    kernel_regularizer,
+) -> tuple[int | None, LayerFactory]:
+    """What every ``build_<arch>`` starts with: its depth checked (`check_nlayers`) and the
+    factory of its layers with the freeze ids checked (`check_freeze_blocks`)."""
+    nlayers = check_nlayers(arch, nlayers)
+    blocks = check_freeze_blocks(arch, freeze_blocks)
+    return nlayers, LayerFactory(kernel_regularizer, blocks, freeze_bn)
+
+
 def subblock_letter(index: int) -> str:
     """0 -> 'a', 25 -> 'z', 26 -> 'aa' (TLT's sub-block naming, e.g. block_3w for ResNet-101)."""
     letters = ""

@@ -23,8 +23,7 @@ import keras
 
 from tlt_core.models.backbones.common import (
     LayerFactory,
-    check_freeze_blocks,
-    check_nlayers,
+    backbone_layers,
 )
 
 # DarkNet-19 blocks 1..5: (kernel, filters) of each conv
@@ -61,11 +60,8 @@ def build_darknet(
     kernel_regularizer=None,
 ) -> list:
     """Return ``[block 3 (stride 8), block 4 (stride 16), block 5 (stride 32)]``."""
-    nlayers = check_nlayers("darknet", nlayers)
-    layers = LayerFactory(
-        kernel_regularizer,
-        check_freeze_blocks("darknet", freeze_blocks),
-        freeze_bn,
+    nlayers, layers = backbone_layers(
+        "darknet", nlayers, freeze_blocks, freeze_bn, kernel_regularizer
     )
     x = _cbr(layers, inputs, 32, 3, "conv1", 0)
     outputs = []

@@ -18,8 +18,7 @@ import keras
 
 from tlt_core.models.backbones.common import (
     LayerFactory,
-    check_freeze_blocks,
-    check_nlayers,
+    backbone_layers,
 )
 
 # (block id, freeze id, (1x1, 3x3_reduce, 3x3, 5x5_reduce, 5x5, pool_proj))
@@ -72,12 +71,8 @@ def build_googlenet(
     kernel_regularizer=None,
 ) -> list:
     """Return ``[inception_3b_output (stride 8), inception_5b_output (stride 16)]``."""
-    check_nlayers("googlenet", nlayers)  # no depth option (000): must be unset
-    layers = LayerFactory(
-        kernel_regularizer,
-        check_freeze_blocks("googlenet", freeze_blocks),
-        freeze_bn,
-    )
+    # no depth option (000): nlayers must be unset
+    _, layers = backbone_layers("googlenet", nlayers, freeze_blocks, freeze_bn, kernel_regularizer)
     x = layers.conv(inputs, 64, 7, strides=2, block=0, name="conv1")
     x = layers.bn(x, block=0, name="bn_conv1")
     x = keras.layers.ReLU(name="conv1_relu")(x)

@@ -17,11 +17,7 @@ from collections.abc import Iterable
 
 import keras
 
-from tlt_core.models.backbones.common import (
-    LayerFactory,
-    check_freeze_blocks,
-    check_nlayers,
-)
+from tlt_core.models.backbones.common import backbone_layers
 
 # (pointwise filters, depthwise stride) of blocks 1..11
 _BLOCKS = (
@@ -48,11 +44,9 @@ def build_mobilenet_v1(
     kernel_regularizer=None,
 ) -> list:
     """Return ``[conv_pw_relu_5 (stride 8), conv_pw_relu_11 (stride 16)]``."""
-    check_nlayers("mobilenet_v1", nlayers)  # no depth option (000): must be unset
-    layers = LayerFactory(
-        kernel_regularizer,
-        check_freeze_blocks("mobilenet_v1", freeze_blocks),
-        freeze_bn,
+    # no depth option (000): nlayers must be unset
+    _, layers = backbone_layers(
+        "mobilenet_v1", nlayers, freeze_blocks, freeze_bn, kernel_regularizer
     )
     x = layers.conv_bn_relu(
         inputs,

@@ -20,11 +20,7 @@ from collections.abc import Iterable
 
 import keras
 
-from tlt_core.models.backbones.common import (
-    LayerFactory,
-    check_freeze_blocks,
-    check_nlayers,
-)
+from tlt_core.models.backbones.common import backbone_layers
 
 # (output filters, stride, expansion) of inverted-residual blocks 0..12
 _BLOCKS = (
@@ -54,11 +50,9 @@ def build_mobilenet_v2(
     kernel_regularizer=None,
 ) -> list:
     """Return ``[block_6_expand_relu (stride 8), block_12 output (stride 16)]``."""
-    check_nlayers("mobilenet_v2", nlayers)  # no depth option (000): must be unset
-    layers = LayerFactory(
-        kernel_regularizer,
-        check_freeze_blocks("mobilenet_v2", freeze_blocks),
-        freeze_bn,
+    # no depth option (000): nlayers must be unset
+    _, layers = backbone_layers(
+        "mobilenet_v2", nlayers, freeze_blocks, freeze_bn, kernel_regularizer
     )
     x = layers.conv_bn_relu(
         inputs,

@@ -19,8 +19,7 @@ import keras
 
 from tlt_core.models.backbones.common import (
     LayerFactory,
-    check_freeze_blocks,
-    check_nlayers,
+    backbone_layers,
     subblock_letter,
 )
 
@@ -69,11 +68,8 @@ def build_resnet(
     kernel_regularizer=None,
 ) -> list:
     """Return ``[block_2 output (stride 8), block_4 output (stride 16)]``."""
-    nlayers = check_nlayers("resnet", nlayers)
-    layers = LayerFactory(
-        kernel_regularizer,
-        check_freeze_blocks("resnet", freeze_blocks),
-        freeze_bn,
+    nlayers, layers = backbone_layers(
+        "resnet", nlayers, freeze_blocks, freeze_bn, kernel_regularizer
     )
     x = layers.conv(inputs, 64, 7, strides=2, block=0, name="conv1")
     x = layers.bn(x, block=0, name="bn_conv1")

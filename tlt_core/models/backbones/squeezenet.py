@@ -17,8 +17,7 @@ import keras
 
 from tlt_core.models.backbones.common import (
     LayerFactory,
-    check_freeze_blocks,
-    check_nlayers,
+    backbone_layers,
 )
 
 # fire id -> (squeeze filters, expand filters per branch)
@@ -60,9 +59,9 @@ def build_squeezenet(
     kernel_regularizer=None,
 ) -> list:
     """Return ``[fire8 (stride 8), fire9 (stride 16)]``."""
-    check_nlayers("squeezenet", nlayers)  # no depth option (000): must be unset
     del freeze_bn  # no BatchNorm
-    layers = LayerFactory(kernel_regularizer, check_freeze_blocks("squeezenet", freeze_blocks))
+    # no depth option (000): nlayers must be unset
+    _, layers = backbone_layers("squeezenet", nlayers, freeze_blocks, False, kernel_regularizer)
     x = _conv_relu(layers, inputs, 96, 7, "conv1", 0, strides=2)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     for fire_id in (2, 3, 4):

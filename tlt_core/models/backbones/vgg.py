@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tlt_core.models.backbones.common import (
-    LayerFactory,
-    check_freeze_blocks,
-    check_nlayers,
+    backbone_layers,
     subblock_letter,
 )
 
@@ -33,8 +31,7 @@ def build_vgg(
     kernel_regularizer=None,
 ) -> list:
     """Return ``[block_4 output (stride 8), block_5 output (stride 16)]``."""
-    nlayers = check_nlayers("vgg", nlayers)
-    layers = LayerFactory(kernel_regularizer, check_freeze_blocks("vgg", freeze_blocks), freeze_bn)
+    nlayers, layers = backbone_layers("vgg", nlayers, freeze_blocks, freeze_bn, kernel_regularizer)
     x = inputs
     outputs = []
     for b, (repeat, width) in enumerate(zip(_REPEATS[nlayers], _WIDTHS, strict=True), start=1):

@@ -20,12 +20,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tlt_core.errors import ExportError, located
+from tlt_core.export.deepstream import (
+    CONFIG_FILE,
+    LABELS_FILE,
+    NETWORK_MODE,
+    check_data_type,
+    model_file_keys,
+)
 from tlt_core.export.onnx import INPUT_NAME
 from tlt_core.networks.classification.data import CAFFE_MEAN_BGR, TORCH_MEAN_RGB, TORCH_STD_RGB
 
-LABELS_FILE = "labels.txt"
-CONFIG_FILE = "nvinfer_config.txt"
-NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
 OUTPUT_BLOB = "predictions/Softmax"
 
 
@@ -61,20 +65,16 @@ def classifier_config_text(
     cal_cache_file: str | None = None,
     classifier_threshold: float = 0.2,
 ) -> str:
-    if data_type not in NETWORK_MODE:
-        raise ExportError(
-            located(f"{data_type!r} not one of {sorted(NETWORK_MODE)}", field="data_type")
-        )
-    if data_type == "int8" and not cal_cache_file:
-        raise ExportError(located("int8 needs a calibration cache", field="cal_cache_file"))
+    check_data_type(data_type, cal_cache_file)
     height, width, channels = (int(v) for v in input_shape_hwc)
     lines = ["[property]", "gpu-id=0", *preprocessing_keys(preprocess_mode)]
-    lines.append(f"onnx-file={model_file}")
-    if engine_file:
-        lines.append(f"model-engine-file={engine_file}")
-    lines.append(f"labelfile-path={LABELS_FILE}")
-    if data_type == "int8":
-        lines.append(f"int8-calib-file={cal_cache_file}")
+    lines += model_file_keys(
+        model_file=model_file,
+        engine_file=engine_file,
+        labels_file=LABELS_FILE,
+        data_type=data_type,
+        cal_cache_file=cal_cache_file,
+    )
     lines += [
         f"infer-dims={channels};{height};{width}",
         f"uff-input-blob-name={INPUT_NAME}",

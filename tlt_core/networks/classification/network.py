@@ -400,28 +400,11 @@ class ClassificationNetwork(Network):
         )
         return append_graph(network_onnx, post, name="classification", check=False)
 
-    def deepstream_config(
-        self,
-        spec,
-        *,
-        model_file,
-        model_class_names,
-        data_type,
-        batch_size,
-        engine_file,
-        cal_cache_file,
-    ) -> dict[str, str]:
+    def deepstream_config(self, spec, **options) -> dict[str, str]:
+        # The options are the interface's (Network.deepstream_config), passed on as given.
         from tlt_core.networks.classification.deepstream import deepstream_files
 
-        return deepstream_files(
-            spec,
-            model_file=model_file,
-            model_class_names=model_class_names,
-            data_type=data_type,
-            batch_size=batch_size,
-            engine_file=engine_file,
-            cal_cache_file=cal_cache_file,
-        )
+        return deepstream_files(spec, **options)
 
 
 NETWORK = ClassificationNetwork()

@@ -19,15 +19,18 @@ the channels-last Keras graph). No post-processing is in the graph: DeepStream c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from tlt_core.errors import ExportError, located
+from tlt_core.export.deepstream import (
+    CONFIG_FILE,
+    LABELS_FILE,
+    check_data_type,
+    detector_keys,
+    model_file_keys,
+    model_label_names,
+)
 from tlt_core.networks.detectnet_v2.coding import STRIDE
 from tlt_core.networks.detectnet_v2.outputs import BBOX_NODE, BBOX_OUTPUT, COV_NODE, COV_OUTPUT
 
-LABELS_FILE = "labels.txt"
-CONFIG_FILE = "nvinfer_config.txt"
-NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
 CLUSTER_MODE_DBSCAN = 1
 DEEPSTREAM_BBOX_SCALE = 35.0
 DEEPSTREAM_BBOX_OFFSET = 0.5
@@ -60,19 +63,6 @@ def nchw_outputs(network_onnx):
     return model
 
 
-def label_lines(class_names: Sequence[str], model_class_names: Sequence[str] | None) -> list[str]:
-    names = list(class_names)
-    if model_class_names is not None and list(model_class_names) != names:
-        raise ExportError(
-            located(
-                f"spec classes {names} differ from the model's {list(model_class_names)}: the "
-                "labels would not match the model outputs",
-                field="dataset_config",
-            )
-        )
-    return names
-
-
 def nvinfer_config_text(
     spec,
     *,
@@ -82,13 +72,7 @@ def nvinfer_config_text(
     engine_file: str | None = None,
     cal_cache_file: str | None = None,
 ) -> str:
-    if data_type not in NETWORK_MODE:
-        raise ExportError(
-            located(f"{data_type!r} not one of {sorted(NETWORK_MODE)}", field="data_type")
-        )
-    if data_type == "int8" and not cal_cache_file:
-        raise ExportError(located("int8 needs a calibration cache", field="cal_cache_file"))
-    height, width, channels = (int(v) for v in spec.input_shape)
+    check_data_type(data_type, cal_cache_file)
     lines = [
         "[property]",
         "gpu-id=0",
@@ -96,24 +80,19 @@ def nvinfer_config_text(
         "net-scale-factor=1.0",
         "offsets=" + ";".join(f"{m:g}" for m in spec.image_mean_bgr),
         "model-color-format=1",
-        f"onnx-file={model_file}",
-    ]
-    if engine_file:
-        lines.append(f"model-engine-file={engine_file}")
-    lines.append(f"labelfile-path={LABELS_FILE}")
-    if data_type == "int8":
-        lines.append(f"int8-calib-file={cal_cache_file}")
-    lines += [
-        f"infer-dims={channels};{height};{width}",
-        "maintain-aspect-ratio=0",
-        f"batch-size={batch_size}",
-        "## 0=FP32, 1=INT8, 2=FP16 mode",
-        f"network-mode={NETWORK_MODE[data_type]}",
-        f"num-detected-classes={len(spec.class_names)}",
-        "interval=0",
-        "gie-unique-id=1",
-        "is-classifier=0",
-        "network-type=0",
+        *model_file_keys(
+            model_file=model_file,
+            engine_file=engine_file,
+            labels_file=LABELS_FILE,
+            data_type=data_type,
+            cal_cache_file=cal_cache_file,
+        ),
+        *detector_keys(
+            spec.input_shape,
+            batch_size=batch_size,
+            data_type=data_type,
+            num_classes=len(spec.class_names),
+        ),
         f"output-blob-names={COV_NODE};{BBOX_NODE}",
         "# DeepStream's built-in DetectNet_v2 parser (no parse-bbox-func-name), DBSCAN",
         f"cluster-mode={CLUSTER_MODE_DBSCAN}",
@@ -158,7 +137,7 @@ def deepstream_files(
     cal_cache_file=None,
 ) -> dict[str, str]:
     """``{labels.txt: ..., nvinfer_config.txt: ...}`` for a DetectNet_v2 export."""
-    labels = label_lines(spec.class_names, model_class_names)
+    labels = model_label_names(spec.class_names, model_class_names)
     if spec.input_shape[0] % STRIDE or spec.input_shape[1] % STRIDE:
         raise ExportError(located("input size is not a multiple of 16", field="preprocessing"))
     text = nvinfer_config_text(

@@ -66,6 +66,15 @@ class DetectNetV2Network(KittiDetector):
     def _more_training_settings(self, spec) -> dict:
         return {"first_validation_epoch": int(spec.eval.first_validation_epoch)}
 
+    def pruned_start_overrides(self, pruned_model_path):
+        """The pruned model replaces the spec's other start (002's spec takes one of
+        pretrained_model_file, resume_model_path and pruned_model_path)."""
+        return {
+            **super().pruned_start_overrides(pruned_model_path),
+            "model_config.pretrained_model_file": None,
+            "training_config.resume_model_path": None,
+        }
+
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
         from tlt_core.networks.detectnet_v2.model import build_detectnet_v2
@@ -395,28 +404,11 @@ class DetectNetV2Network(KittiDetector):
             "image_mean_bgr": list(spec.image_mean_bgr),
         }
 
-    def deepstream_config(
-        self,
-        spec,
-        *,
-        model_file,
-        model_class_names,
-        data_type,
-        batch_size,
-        engine_file,
-        cal_cache_file,
-    ) -> dict[str, str]:
+    def deepstream_config(self, spec, **options) -> dict[str, str]:
+        # The options are the interface's (Network.deepstream_config), passed on as given.
         from tlt_core.networks.detectnet_v2.deepstream import deepstream_files
 
-        return deepstream_files(
-            spec,
-            model_file=model_file,
-            model_class_names=model_class_names,
-            data_type=data_type,
-            batch_size=batch_size,
-            engine_file=engine_file,
-            cal_cache_file=cal_cache_file,
-        )
+        return deepstream_files(spec, **options)
 
 
 def _cluster_params(spec, options):

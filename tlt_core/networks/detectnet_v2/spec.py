@@ -354,16 +354,7 @@ def _model(proto: pb.Experiment, check: Checker, base: Path) -> tuple[BackboneSp
                 f"{at}.num_layers",
                 f"{arch} supports num_layers {', '.join(map(str, info.nlayers))}, got {nlayers}",
             )
-    blocks = tuple(mc.freeze_blocks)
-    for i, block in enumerate(blocks):
-        if block not in info.freeze_blocks:
-            check.fail(
-                f"{at}.freeze_blocks[{i}]",
-                f"block {block} is not a block of {arch}; valid: "
-                f"{', '.join(map(str, info.freeze_blocks))}",
-            )
-        if block in blocks[:i]:
-            check.fail(f"{at}.freeze_blocks[{i}]", f"block {block} listed twice")
+    blocks = check.freeze_blocks(mc.freeze_blocks, f"{at}.freeze_blocks", arch, info.freeze_blocks)
     dropout = shortest_float32(mc.dropout_rate)
     check.in_range(f"{at}.dropout_rate", dropout, 0.0, 1.0, high_open=True)
     if mc.HasField("use_batch_norm") and not mc.use_batch_norm:
@@ -518,26 +509,8 @@ def _training(proto: pb.Experiment, check: Checker, base: Path) -> TrainingSpec:
     at = "training_config"
     batch = check.int_field(tc, "batch_size_per_gpu", f"{at}.batch_size_per_gpu", None)
     epochs = check.int_field(tc, "num_epochs", f"{at}.num_epochs", None)
-    lr_at = f"{at}.learning_rate.soft_start_annealing_schedule"
-    if not tc.learning_rate.HasField("soft_start_annealing_schedule"):
-        check.fail(lr_at, "required: the only learning-rate schedule 002 supports")
-    schedule = tc.learning_rate.soft_start_annealing_schedule
-    low = shortest_float32(schedule.min_learning_rate)
-    high = shortest_float32(schedule.max_learning_rate)
-    soft_start = shortest_float32(schedule.soft_start)
-    annealing = shortest_float32(schedule.annealing)
-    if not (low > 0 and math.isfinite(low)):
-        check.fail(f"{lr_at}.min_learning_rate", f"must be positive, got {low:g}")
-    if not (high >= low and math.isfinite(high)):
-        check.fail(
-            f"{lr_at}.max_learning_rate",
-            f"must be at least min_learning_rate ({low:g}), got {high:g}",
-        )
-    check.in_range(f"{lr_at}.soft_start", soft_start, 0.0, 1.0)
-    check.in_range(f"{lr_at}.annealing", annealing, soft_start, 1.0)
-    weight = shortest_float32(tc.regularizer.weight)
-    if not (weight >= 0 and math.isfinite(weight)):
-        check.fail(f"{at}.regularizer.weight", f"must be >= 0, got {weight:g}")
+    low, high, soft_start, annealing = check.soft_start_annealing(tc, at, "002")
+    weight = check.regularizer_weight(tc, at)
     if tc.HasField("optimizer"):
         adam = tc.optimizer.adam
         for name in ("beta1", "beta2"):

@@ -18,6 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlt_core.errors import ExportError, located
+from tlt_core.export.deepstream import (
+    CONFIG_FILE,
+    LABELS_FILE,
+    check_data_type,
+    detector_keys,
+    model_file_keys,
+    model_label_names,
+)
 from tlt_core.io_utils import write_text_atomic
 from tlt_core.networks.ssd.onnx_postprocess import (
     LAYOUT_BATCHED,
@@ -26,8 +34,6 @@ from tlt_core.networks.ssd.onnx_postprocess import (
     OUTPUT_NAMES,
 )
 
-LABELS_FILE = "labels.txt"
-CONFIG_FILE = "nvinfer_config.txt"
 BACKGROUND = "background"
 PARSER_FUNCTION = "NvDsInferParseCustomBatchedNMSTLT"
 PARSER_LIBRARY = "libnvds_infercustomparser_tao.so"
@@ -56,7 +62,6 @@ LAYOUT_PARSERS = {
         "NVIDIA-AI-IOT/deepstream_tlt_apps (release/tlt3.0)",
     ),
 }
-NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
 CLUSTER_MODE_NONE = 4
 
 
@@ -68,15 +73,7 @@ class DeepStreamFiles:
 
 def label_lines(class_names: Sequence[str], model_class_names: Sequence[str] | None) -> list[str]:
     """``background`` then the classes in model index order; checked against the model."""
-    names = list(class_names)
-    if model_class_names is not None and list(model_class_names) != names:
-        raise ExportError(
-            located(
-                f"spec classes {names} differ from the model's {list(model_class_names)}: the "
-                "labels would not match the model outputs",
-                field="dataset_config",
-            )
-        )
+    names = model_label_names(class_names, model_class_names)
     if names != sorted(names) or any(n != n.lower() for n in names):
         raise ExportError(
             located(
@@ -112,13 +109,8 @@ def nvinfer_config_text(
             located(f"{output_layout!r} not one of {OUTPUT_LAYOUTS}", field="output_layout")
         )
     parser = LAYOUT_PARSERS[output_layout]
-    if data_type not in NETWORK_MODE:
-        raise ExportError(
-            located(f"{data_type!r} not one of {sorted(NETWORK_MODE)}", field="data_type")
-        )
-    if data_type == "int8" and not cal_cache_file:
-        raise ExportError(located("int8 needs a calibration cache", field="cal_cache_file"))
-    height, width, channels = (int(v) for v in input_shape_hwc)
+    check_data_type(data_type, cal_cache_file)
+    channels = int(input_shape_hwc[2])
     # nvinfer's model-color-format: 1 = BGR, 2 = GRAY (output_channel 1: one mean, "l").
     means = list(image_mean_bgr)[:channels]
     lines = [
@@ -130,24 +122,19 @@ def nvinfer_config_text(
         "net-scale-factor=1.0",
         "offsets=" + ";".join(f"{m:g}" for m in means),
         f"model-color-format={1 if channels == 3 else 2}",
-        f"onnx-file={model_file}",
-    ]
-    if engine_file:
-        lines.append(f"model-engine-file={engine_file}")
-    lines.append(f"labelfile-path={labels_file}")
-    if data_type == "int8":
-        lines.append(f"int8-calib-file={cal_cache_file}")
-    lines += [
-        f"infer-dims={channels};{height};{width}",
-        "maintain-aspect-ratio=0",
-        f"batch-size={batch_size}",
-        "## 0=FP32, 1=INT8, 2=FP16 mode",
-        f"network-mode={NETWORK_MODE[data_type]}",
-        f"num-detected-classes={num_classes}",
-        "interval=0",
-        "gie-unique-id=1",
-        "is-classifier=0",
-        "network-type=0",
+        *model_file_keys(
+            model_file=model_file,
+            engine_file=engine_file,
+            labels_file=labels_file,
+            data_type=data_type,
+            cal_cache_file=cal_cache_file,
+        ),
+        *detector_keys(
+            input_shape_hwc,
+            batch_size=batch_size,
+            data_type=data_type,
+            num_classes=num_classes,
+        ),
         "output-blob-names=" + ";".join(parser.output_blob_names),
         f"# NMS runs inside the model; DeepStream only parses its {output_layout}-layout outputs.",
         f"cluster-mode={CLUSTER_MODE_NONE}",

@@ -37,6 +37,8 @@ class SsdNetwork(KittiDetector):
     export_variants: ClassVar[tuple[str, ...]] = ("onnx", "efficient_nms_trt")
     # BatchedNMS's four tensors, or TLT 3.0's NMS / NMS_1 (see onnx_postprocess).
     output_layouts: ClassVar[tuple[str, ...]] = ("batched_nms", "tlt_nms")
+    input_shape_field: ClassVar[str] = "augmentation_config"
+    class_names_field: ClassVar[str] = "dataset_config.target_class_mapping"
 
     # --- spec ------------------------------------------------------------------------------
     def load_spec(self, path):
@@ -59,6 +61,15 @@ class SsdNetwork(KittiDetector):
 
     def _more_training_settings(self, spec) -> dict:
         return {"enable_qat": bool(spec.training.enable_qat)}
+
+    def pruned_start_overrides(self, pruned_model_path):
+        """The pruned model replaces the spec's other start: SSD's spec takes at most one of
+        pretrain/resume/pruned_model_path, and a user's spec usually names pretrained weights."""
+        return {
+            **super().pruned_start_overrides(pruned_model_path),
+            "training_config.pretrain_model_path": None,
+            "training_config.resume_model_path": None,
+        }
 
     # --- model -----------------------------------------------------------------------------
     def build_model(self, spec, *, kernel_regularizer=None):
@@ -91,31 +102,6 @@ class SsdNetwork(KittiDetector):
             **self.describe_model(model),
             "image_mean_bgr": list(spec.image_mean_bgr),
         }
-
-    def check_model(self, spec, info: ModelInfo, *, source: str) -> None:
-        from tlt_core.errors import ModelFileError
-
-        other = info.metadata.get("network")
-        if other is not None and other != self.name:
-            raise ModelFileError(f"{source}: a {other} model, not {self.name}")
-        want_shape = tuple(spec.input_shape)
-        if tuple(info.input_shape) != want_shape:
-            raise ModelFileError(
-                f"{source}: model input (H, W, C) {tuple(info.input_shape)} does not match "
-                f"the spec's augmentation_config {want_shape}"
-            )
-        if info.num_classes != len(spec.class_names):
-            raise ModelFileError(
-                f"{source}: model predicts {info.num_classes} classes, the spec's "
-                f"target_class_mapping has {len(spec.class_names)} "
-                f"({', '.join(spec.class_names)})"
-            )
-        names = info.metadata.get("class_names")
-        if names is not None and list(names) != list(spec.class_names):
-            raise ModelFileError(
-                f"{source}: spec classes {list(spec.class_names)} differ from the model's "
-                f"{list(names)} (dataset_config.target_class_mapping)"
-            )
 
     def checkpoint_stem(self, spec) -> str:
         config = spec.proto.ssd_config
@@ -378,30 +364,11 @@ class SsdNetwork(KittiDetector):
             score_bits=int(nms.infer_nms_score_bits),
         )
 
-    def deepstream_config(
-        self,
-        spec,
-        *,
-        model_file,
-        model_class_names,
-        data_type,
-        batch_size,
-        engine_file,
-        cal_cache_file,
-        output_layout="batched_nms",
-    ) -> dict[str, str]:
+    def deepstream_config(self, spec, **options) -> dict[str, str]:
+        # The options are the interface's (Network.deepstream_config), passed on as given.
         from tlt_core.networks.ssd.deepstream import deepstream_files
 
-        return deepstream_files(
-            spec,
-            model_file=model_file,
-            model_class_names=model_class_names,
-            data_type=data_type,
-            batch_size=batch_size,
-            engine_file=engine_file,
-            cal_cache_file=cal_cache_file,
-            output_layout=output_layout,
-        )
+        return deepstream_files(spec, **options)
 
 
 def split_outputs(outputs: Any) -> tuple[Any, Any]:

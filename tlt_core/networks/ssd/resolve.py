@@ -23,7 +23,6 @@ Resolution rules (where a value is derived rather than read):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,16 +129,9 @@ def resolve_ssd_config(proto: pb.Experiment, check: Checker) -> tuple[AnchorSpec
             )
     elif ssd.HasField("nlayers"):
         check.fail("ssd_config.nlayers", f"{arch} takes no nlayers; remove the field")
-    blocks = tuple(ssd.freeze_blocks)
-    for i, block in enumerate(blocks):
-        if block not in info.freeze_blocks:
-            check.fail(
-                f"ssd_config.freeze_blocks[{i}]",
-                f"block {block} is not a block of "
-                f"{arch}; valid: {', '.join(map(str, info.freeze_blocks))}",
-            )
-        if block in blocks[:i]:
-            check.fail(f"ssd_config.freeze_blocks[{i}]", f"block {block} listed twice")
+    blocks = check.freeze_blocks(
+        ssd.freeze_blocks, "ssd_config.freeze_blocks", arch, info.freeze_blocks
+    )
     backbone = BackboneSpec(arch, nlayers, ssd.freeze_bn, blocks)
 
     # Scales: exactly one of scales, or min_scale and max_scale.
@@ -241,32 +233,8 @@ def resolve_training(proto: pb.Experiment, check: Checker, base_dir: Path) -> Tr
     batch = check.int_field(tc, "batch_size_per_gpu", f"{prefix}.batch_size_per_gpu", None)
     epochs = check.int_field(tc, "num_epochs", f"{prefix}.num_epochs", None)
 
-    lr_path = f"{prefix}.learning_rate.soft_start_annealing_schedule"
-    if not tc.learning_rate.HasField("soft_start_annealing_schedule"):
-        check.fail(lr_path, "required: the only learning-rate schedule SSD supports")
-    schedule = tc.learning_rate.soft_start_annealing_schedule
-    low = shortest_float32(schedule.min_learning_rate)
-    high = shortest_float32(schedule.max_learning_rate)
-    soft_start = shortest_float32(schedule.soft_start)
-    annealing = shortest_float32(schedule.annealing)
-    if not (low > 0 and math.isfinite(low)):
-        check.fail(f"{lr_path}.min_learning_rate", f"must be positive, got {low:g}")
-    if not (high >= low and math.isfinite(high)):
-        check.fail(
-            f"{lr_path}.max_learning_rate",
-            f"must be at least min_learning_rate ({low:g}), got {high:g}",
-        )
-    check.in_range(f"{lr_path}.soft_start", soft_start, 0.0, 1.0)
-    check.in_range(f"{lr_path}.annealing", annealing, 0.0, 1.0)
-    if not soft_start <= annealing:
-        check.fail(
-            f"{lr_path}.annealing",
-            f"must not come before soft_start ({soft_start:g}), got {annealing:g}",
-        )
-
-    weight = shortest_float32(tc.regularizer.weight)
-    if not (weight >= 0 and math.isfinite(weight)):
-        check.fail(f"{prefix}.regularizer.weight", f"must be >= 0, got {weight:g}")
+    low, high, soft_start, annealing = check.soft_start_annealing(tc, prefix, "SSD")
+    weight = check.regularizer_weight(tc, prefix)
     regularizer = pb.RegularizerConfig.RegularizationType.Name(tc.regularizer.type)
 
     model_paths = {
