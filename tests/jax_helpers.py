@@ -19,7 +19,10 @@ def run_under_jax(script: str, timeout: int = 300) -> dict:
     JSON object it prints on its last line."""
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # The repository (``tests.<module>`` imports) and tests/ (what those modules import by
+    # their bare names, as pytest's rootdir insertion lets them).
+    paths = [str(REPO), str(REPO / "tests"), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     done = subprocess.run(
         [sys.executable, "-c", script],
         env=env,
