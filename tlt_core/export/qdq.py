@@ -22,9 +22,10 @@ post-processing is appended): decode and NMS stay in float.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -245,32 +246,33 @@ def quantize_with_onnxruntime(
     with tempfile.TemporaryDirectory(prefix="tlt_qdq_") as tmp:
         source, target = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
         onnx.save(onnx.shape_inference.infer_shapes(model), source)
-        quantize_static(
-            str(source),
-            str(target),
-            _Reader(input_name, batches),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(QUANTIZED_OPS),
-            nodes_to_quantize=[node.name for node in quantized_nodes(model, only)],
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=methods[method],
-            extra_options={
-                "ActivationSymmetric": True,
-                "WeightSymmetric": True,
-                # TensorRT takes float biases (it quantises them itself).
-                "QuantizeBias": False,
-                # Keep ReLU/Clip: removing them is only exact with asymmetric ranges.
-                "QDQKeepRemovableActivations": True,
-                "CalibTensorRangeSymmetric": True,
-                "CalibMovingAverage": False,
-                # Q/DQ on the inputs only, as TensorRT places them (its layer outputs stay
-                # in the precision the next layer reads).
-                "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
-            },
-            calibration_providers=["CPUExecutionProvider"],
-        )
+        with _without_preprocessing_advice():
+            quantize_static(
+                str(source),
+                str(target),
+                _Reader(input_name, batches),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(QUANTIZED_OPS),
+                nodes_to_quantize=[node.name for node in quantized_nodes(model, only)],
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=methods[method],
+                extra_options={
+                    "ActivationSymmetric": True,
+                    "WeightSymmetric": True,
+                    # TensorRT takes float biases (it quantises them itself).
+                    "QuantizeBias": False,
+                    # Keep ReLU/Clip: removing them is only exact with asymmetric ranges.
+                    "QDQKeepRemovableActivations": True,
+                    "CalibTensorRangeSymmetric": True,
+                    "CalibMovingAverage": False,
+                    # Q/DQ on the inputs only, as TensorRT places them (its layer outputs stay
+                    # in the precision the next layer reads).
+                    "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
+                },
+                calibration_providers=["CPUExecutionProvider"],
+            )
         quantised = onnx.load(target)
     # ONNX Runtime leaves value_info entries without a shape for some tensors (the
     # classification graph's softmax), which onnx.checker rejects; they are optional.
@@ -288,6 +290,27 @@ def network_nodes(exported) -> set[str]:
     from tlt_core.export.onnx import network_part
 
     return {node.name for node in network_part(exported).graph.node}
+
+
+class _PreprocessingAdvice(logging.Filter):
+    """Drops ONNX Runtime's "Please consider (to run) pre-processing before quantization"
+    lines. Its pre-processing runs ORT's graph optimiser, which can fuse nodes into
+    ORT-only contrib ops (FusedConv, ...) that TensorRT's ONNX parser rejects; the graph
+    here comes from tf2onnx's optimiser with shapes inferred, which is what TensorRT reads."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_preprocessing_advice() -> Iterator[None]:
+    advice = _PreprocessingAdvice()
+    root = logging.getLogger()  # quantize_static warns through the root logger
+    root.addFilter(advice)
+    try:
+        yield
+    finally:
+        root.removeFilter(advice)
 
 
 def quantize_exported(exported, batches: Sequence[np.ndarray], calibrator: str):
