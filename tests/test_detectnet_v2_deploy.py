@@ -44,7 +44,7 @@ def test_deepstream_config_uses_the_builtin_parser(spec):
     assert "output-blob-names=output_cov/Sigmoid;output_bbox/BiasAdd" in text
     assert "cluster-mode=1" in text and "parse-bbox-func-name=" not in text
     assert "int8-calib-file=cal.bin" in text and "num-detected-classes=3" in text
-    assert "[class-attrs-2]" in text and "eps=0.4" in text and "dbscan-min-score=0.05" in text
+    assert "[class-attrs-2]" in text and "eps=0.3" in text and "dbscan-min-score=0.05" in text
     assert "WARNING" not in text
     odd = spec.with_overrides({"model_config.objective_set.bbox.scale": 20.0})
     text = deepstream_files(odd, model_file="m.onnx", model_class_names=None, data_type="fp32")[

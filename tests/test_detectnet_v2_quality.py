@@ -24,10 +24,11 @@ from tlt_core.data.sample import generate_sample_data
 from tlt_core.networks.detectnet_v2.sample_spec import sample_spec
 
 KEY = "dnv2-quality"
-# Measured (20 epochs, coverage_foreground_weight 0.5): combined mAP 0.717 (car 0.870,
-# cyclist 0.870, pedestrian 0.413), training 17.7 min on 2 cores shared with other jobs.
-# The issue's 0.80 is not reached: pedestrians (narrow, 4-8 grid cells) are the gap.
-REACHED_MAP = 0.70
+# Measured (20 epochs, coverage_foreground_weight 0.5, pedestrian dbscan_eps 0.3): combined
+# mAP 0.731 (car 0.870, cyclist 0.870, pedestrian 0.454), training 12.0 min on 2 cores
+# shared with other jobs (load 2.5-5). The issue's 0.80 is not reached: pedestrians are the
+# gap (their boxes' size follows the object's weakly: correlation 0.4, cars 0.85).
+REACHED_MAP = 0.71
 CLUSTER_PARAMS = Path("/work/shared/specs/detectnet_v2_inference_cluster_params.json")
 PRUNE_THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
 MIN_PRUNED = 0.40
