@@ -199,10 +199,19 @@ def _raster(name: str) -> str:
 # and trains 120 epochs; this spec trains 20 from scratch.
 FOREGROUND_WEIGHT = 0.5
 
+# Pedestrians (pedestrian + person_sitting: stick figures 14-40 px wide, ~1-2.5 grid cells)
+# weigh twice the other classes in the cost. With 1.0 their boxes barely followed the
+# object's size (20 epochs: correlation of the predicted and true height 0.42, cars 0.84;
+# detections ~70x32 px whatever the figure), so most false positives were pedestrians
+# boxed at the wrong size or ranked above true ones. With 2.0 (same 20 epochs, 13.2 min
+# on 2 cores at load ~3): height correlation 0.59, AP pedestrian 0.454 -> 0.566, car
+# 0.870 -> 0.857, cyclist 0.870 -> 0.845, mAP 0.731 -> 0.756 (one run each).
+CLASS_WEIGHT = {"car": 1.0, "cyclist": 1.0, "pedestrian": 2.0}
+
 
 def _cost(name: str) -> str:
     return (
-        f'  target_classes {{\n    name: "{name}"\n    class_weight: 1.0\n'
+        f'  target_classes {{\n    name: "{name}"\n    class_weight: {CLASS_WEIGHT[name]}\n'
         f"    coverage_foreground_weight: {FOREGROUND_WEIGHT}\n"
         '    objectives {\n      name: "cov"\n      initial_weight: 1.0\n'
         "      weight_target: 1.0\n    }\n"
