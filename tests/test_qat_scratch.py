@@ -133,3 +133,35 @@ def _assert_same_weights(a_path: Path, b_path: Path) -> None:
     assert qat.is_qat_model(a) and qat.is_qat_model(b)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+
+
+def test_classification_from_scratch_through_the_shared_stage(tmp_path, capsys):
+    """Classification has no enable_qat field: ``--enable_qat``, same float-then-QAT run."""
+    from tlt_core.cli import main
+    from tlt_core.networks.classification.sample import (
+        generate_classification_sample,
+        sample_spec,
+    )
+
+    data = tmp_path / "data"
+    generate_classification_sample(data, num_train=20, num_val=10, seed=1)
+    spec = tmp_path / "spec.txt"
+    spec.write_text(sample_spec(data, input_size=32, n_epochs=1, batch_size=8))
+    args = ["classification", "train", "-e", str(spec), "-k", KEY, "--enable_qat"]
+    assert main([*args, "-r", str(tmp_path / "one")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{spec}: --enable_qat: " in err and "train_config.n_epochs must be >= 2, got 1" in err
+    spec.write_text(sample_spec(data, input_size=32, n_epochs=2, batch_size=8))
+    results = tmp_path / "r"
+    assert main([*args, "-r", str(results)]) == 0
+    kinds = []
+    for epoch in (1, 2):
+        model, meta = modelfile.load_model(
+            results / "weights" / f"resnet10_epoch_00{epoch}.tlt", KEY
+        )
+        assert meta[qat.QAT_METADATA_KEY] == qat.is_qat_model(model)
+        kinds.append(qat.is_qat_model(model))
+    assert kinds == [False, True]
+    status = json.loads((results / "status.json").read_text())
+    assert status["state"] == "done" and np.isfinite([e["loss"] for e in status["epochs"]]).all()
+    assert 0.0 <= status["epochs"][-1]["top1_accuracy"] <= 1.0

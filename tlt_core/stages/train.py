@@ -110,7 +110,8 @@ def train(
     (or ``-m``'s, pruned included) float or QAT model. With no start model (QAT from
     scratch, tf.contrib.quantize's ``quant_delay``) the first ``SCRATCH_FLOAT_FRACTION`` of
     the epochs train float with BN live, then BN is folded and QAT trains the rest
-    (``tlt_core.models.qat.scratch_switch_epoch``); checkpoints say which they are
+    (``tlt_core.models.qat.scratch_switch_epoch``) with Adam at ``SCRATCH_RATE_FACTOR`` of
+    the spec's schedule, run anew over those epochs; checkpoints say which they are
     (metadata ``qat``) and resuming works on both sides of the switch.
     """
     if not key:
