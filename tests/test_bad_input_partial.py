@@ -220,6 +220,40 @@ def test_sigterm_during_export(tiny_model, sample_dataset, tmp_path):
     assert list(tmpdir.iterdir()) == []
 
 
+# SIGTERM handled inside a gc callback (as JAX's, during export): the interpreter drops any
+# exception raised there, so Terminated must be raised again in the code that was running.
+_SIGTERM_IN_GC_CALLBACK = """
+import argparse, gc, os, signal, sys, time
+from tlt_core.cli import run_command
+
+def work(args):
+    def callback(phase, info):
+        if phase == "start":
+            gc.callbacks.remove(callback)
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100000):  # bytecodes: the handler runs here, in the callback
+                pass
+    gc.callbacks.append(callback)
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("finished", file=sys.stderr)
+    return 0
+
+sys.exit(run_command(work, argparse.Namespace()))
+"""
+
+
+def test_sigterm_handled_inside_a_gc_callback_still_terminates():
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_IN_GC_CALLBACK], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1] == "tlt: terminated (SIGTERM); partial outputs removed"
+    assert "finished" not in done.stderr and "Exception ignored" not in done.stderr
+
+
 @pytest.mark.slow  # a real (tiny) training run in a subprocess
 def test_sigterm_during_train(sample_dataset, tmp_path):
     from train_helpers import write_tiny_spec

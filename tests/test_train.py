@@ -323,29 +323,20 @@ def test_mirrored_gpus_2_on_two_logical_cpus(data_root, tmp_path):
 
 
 _TWO_CPU_SIGTERM_RESUME = """
-import signal, sys
+import sys
 from pathlib import Path
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import keras
 import numpy as np
+from train_helpers import SigtermAfter
 
 from tlt_core import modelfile
 from tlt_core.stages.train import train
 
-class SigtermAt(keras.callbacks.Callback):
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.seen = n, 0
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.n:
-            signal.raise_signal(signal.SIGTERM)
-
 spec, out, key = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 full = train(spec, out / "full", key, gpus=2)
-cut = train(spec, out / "cut", key, gpus=2, callbacks=[SigtermAt(3)])
+cut = train(spec, out / "cut", key, gpus=2, callbacks=[SigtermAfter(3)])
 assert cut.interrupted and cut.epochs_completed == 1, cut
 assert cut.final_model_path.name == "ssd_resnet10_epoch_001_step_00001.tlt", cut
 resumed = train(spec, out / "cut", key, gpus=2, model_path=cut.final_model_path, initial_epoch=1)
@@ -371,6 +362,9 @@ def test_mirrored_sigterm_checkpoint_then_resume(data_root, tmp_path):
     )
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("TF_CONFIG", None)
+    # The child imports train_helpers (tests/) by its bare name, as the tests do.
+    tests_dir = str(Path(__file__).resolve().parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tests_dir, env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-c", _TWO_CPU_SIGTERM_RESUME, str(spec), str(tmp_path), KEY],
         env=env,

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -132,18 +133,41 @@ def _raise_terminated(signum, _frame) -> None:
     raise Terminated(signum)
 
 
+def _redeliver_swallowed_sigterm(unraisable) -> None:
+    """``sys.unraisablehook`` while SIGTERM raises: a Python signal handler runs between any
+    two bytecodes, also inside a gc callback, a ``__del__`` or a weakref callback, where the
+    interpreter prints and drops the exception ("Exception ignored in"). Seen during export:
+    the handler ran in JAX's gc callback, Terminated was lost, SIGTERM was ignored from then
+    on and the command finished with status 0. The signal is sent again, from another
+    thread a moment later (sent from here, it would be handled here, and dropped again), so
+    that it is raised in the code that was running."""
+    if isinstance(unraisable.exc_value, Terminated):
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        resend = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGTERM))
+        resend.daemon = True
+        resend.start()
+        return
+    _previous_unraisablehook(unraisable)
+
+
+_previous_unraisablehook = sys.unraisablehook
+
+
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
     """SIGTERM raises :class:`Terminated` in the block (Kubernetes evicts pods with
     SIGTERM). Training installs its own handler inside, to checkpoint before stopping."""
+    global _previous_unraisablehook
     try:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         yield
         return
+    _previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, _redeliver_swallowed_sigterm
     try:
         yield
     finally:
+        sys.unraisablehook = _previous_unraisablehook
         signal.signal(signal.SIGTERM, previous)
 
 
