@@ -160,29 +160,13 @@ def test_use_multiprocessing_flag_is_accepted_and_said_to_do_nothing(tmp_path, c
     assert "no such spec file" in err.splitlines()[-1]
 
 
-# -- item 9: enable_qat is QAT (tlt_core.models.qat; it was refused before QAT existed) --------
+# -- item 9: enable_qat is QAT (tlt_core.models.qat; from scratch: tests/test_qat_scratch.py) ----
 def test_enable_qat_loads_and_turns_qat_on(tmp_path):
     from tlt_core.networks import get_network
 
     spec = tmp_path / "spec.txt"
     spec.write_text(_with("enable_qat: false", "enable_qat: true"))
     assert get_network("ssd").training_settings(load_experiment(spec)).enable_qat
-
-
-def test_qat_from_random_weights_is_refused_with_the_field(sample_dataset, tmp_path, capsys):
-    """QAT folds BN from the first step; from random weights that diverged (loss NaN with
-    SGD, 1e5 with Adam, on the sample SSD): it fine-tunes a trained model instead."""
-    from tlt_core.cli import main
-    from tlt_core.networks.ssd.sample_spec import sample_experiment_spec
-
-    spec = tmp_path / "spec.txt"
-    text = sample_experiment_spec(sample_dataset.root, output_width=64, output_height=64)
-    spec.write_text(text.replace("enable_qat: false", "enable_qat: true"))
-    code = main(["ssd", "train", "-e", str(spec), "-r", str(tmp_path / "r"), "-k", "k"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert f"{spec}: training_config.enable_qat: quantization-aware training starts" in err[-1]
-    assert not (tmp_path / "r" / "weights").exists()
 
 
 # -- item 8: infer_nms_score_bits: TensorRT's NMS score cut, in the shared NMS and the graph -

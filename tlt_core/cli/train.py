@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction, network) -> None:
         dest="enable_qat",
         action="store_true",
         help="quantization-aware training for INT8 (as SSD's training_config.enable_qat; "
-        "for networks whose spec has no such field)",
+        "for networks whose spec has no such field): fine-tunes the -m / spec's start model, "
+        "or with none trains float for 2/3 of the epochs, then QAT",
     )
     add_log_file_option(parser)
     add_model_option(

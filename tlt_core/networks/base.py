@@ -85,6 +85,7 @@ class TrainingSettings:
     # The first epoch validated (002's first_validation_epoch); then every
     # validation_period epochs, and always after the last one.
     first_validation_epoch: int = 1
+    num_epochs_field: str = "training_config.num_epochs"  # its spec field, for errors
 
 
 @dataclass(frozen=True)

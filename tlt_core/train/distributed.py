@@ -219,7 +219,7 @@ def run_loop(ctx, initial_epoch: int, resume_step: int):
     with preemption.installed():
         if tensorboard is not None:
             tensorboard.on_train_begin()
-        for epoch in range(initial_epoch, ctx.settings.num_epochs):
+        for epoch in range(initial_epoch, ctx.stop_epoch):
             skip = resume_step if epoch == initial_epoch else 0
             dataset = loop.epoch_dataset(ctx, epoch, batch_size=global_batch, skip_batches=skip)
             started = time.time()

@@ -52,10 +52,18 @@ class LoopContext:
     verbose: int = 0
     extra_callbacks: Sequence[Any] = ()
     input_stats: Any = None  # data.pipeline.InputStats of the current epoch's dataset
+    # Stop after this epoch (1-based count) instead of the spec's last, with a checkpoint:
+    # the float part of a from-scratch QAT run (stages.train).
+    end_epoch: int | None = None
+    extra_metadata: dict[str, Any] = field(default_factory=dict)  # into every checkpoint
 
     @property
     def metric_name(self) -> str:
         return self.network.primary_metric.name
+
+    @property
+    def stop_epoch(self) -> int:
+        return self.settings.num_epochs if self.end_epoch is None else self.end_epoch
 
 
 def checkpoint_name(network, spec, epoch: int, step: int | None = None) -> str:
@@ -70,6 +78,8 @@ def model_metadata(
 ) -> dict[str, Any]:
     """What a ``.tlt`` carries besides the weights (see ``tlt_core.modelfile``): the shared
     keys, then the network's own."""
+    from tlt_core.models.qat import QAT_METADATA_KEY, is_qat_model
+
     meta = {
         "network": network.name,
         "spec_text": spec.to_text(absolute_paths=True),
@@ -77,6 +87,7 @@ def model_metadata(
         "input_shape": [int(v) for v in model.inputs[0].shape[1:]],
         **network.model_metadata(spec, model),
         "pruned": bool(pruned),
+        QAT_METADATA_KEY: is_qat_model(model),
     }
     meta.update(extra or {})
     return meta
@@ -267,6 +278,7 @@ def finish_epoch(
         or preempted
         or done % ctx.settings.checkpoint_interval == 0
         or done == ctx.settings.num_epochs
+        or done == ctx.end_epoch
     )
     if save and ctx.chief:
         name = (
@@ -280,7 +292,11 @@ def finish_epoch(
             ctx.spec,
             model,
             pruned=ctx.pruned,
-            extra={"epoch": epoch if partial else done, "step": steps if partial else 0},
+            extra={
+                **ctx.extra_metadata,
+                "epoch": epoch if partial else done,
+                "step": steps if partial else 0,
+            },
         )
         save_model(path, model, ctx.key, meta, training_state=optimizer_state(optimizer))
         for file_name, text in ctx.network.model_companion_files(meta["class_names"]).items():

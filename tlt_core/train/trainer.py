@@ -269,7 +269,7 @@ def run_loop(ctx: LoopContext, initial_epoch: int, resume_step: int) -> TrainOut
     completed = initial_epoch
     with preemption.installed():
         callbacks = _make_callbacks(ctx, preemption, tensorboard, state)
-        for epoch in range(initial_epoch, ctx.settings.num_epochs):
+        for epoch in range(initial_epoch, ctx.stop_epoch):
             skip = resume_step if epoch == initial_epoch else 0
             state["skip"] = skip
             dataset = epoch_dataset(ctx, epoch, batch_size=global_batch, skip_batches=skip)

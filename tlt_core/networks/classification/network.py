@@ -81,6 +81,7 @@ class ClassificationNetwork(Network):
         return TrainingSettings(
             batch_size_per_replica=int(spec.batch_size_per_gpu),
             num_epochs=int(spec.n_epochs),
+            num_epochs_field="train_config.n_epochs",
             checkpoint_interval=int(spec.checkpoint_interval),
             validation_period=int(spec.validation_period),
             seed=int(spec.random_seed) if spec.random_seed else None,
