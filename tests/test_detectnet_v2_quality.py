@@ -1,8 +1,8 @@
 """Slow: DetectNet_v2 (ResNet-10, CPU) trained on the generated sample data with the sample
 spec through the shared trainer, then taken through the deploy stages (issue 11):
 
-- accuracy: combined mAP of ``tlt detectnet_v2 evaluate`` (the bound below guards what was
-  reached; the issue asks for >= 0.80 within 15 minutes on 2 cores, printed for the record);
+- accuracy: combined mAP of ``tlt detectnet_v2 evaluate`` >= 0.80 (the issue asks for it
+  within 15 minutes on 2 cores: the training minutes are printed for the record);
 - inference with 002's cluster-params file (``../shared/specs/``) writes KITTI labels that
   ``tlt evaluate-labels`` scores as ``evaluate`` scores the model;
 - prune >= 40 % of the parameters (the lowest threshold of `PRUNE_THRESHOLDS` that does)
@@ -24,11 +24,11 @@ from tlt_core.data.sample import generate_sample_data
 from tlt_core.networks.detectnet_v2.sample_spec import sample_spec
 
 KEY = "dnv2-quality"
-# Measured (20 epochs, coverage_foreground_weight 0.5, pedestrian class_weight 2 and
-# dbscan_eps 0.3): combined mAP 0.756 (car 0.857, cyclist 0.845, pedestrian 0.566),
-# training 13.2 min on 2 cores shared with other jobs (load ~3). The issue's 0.80 is not
-# reached: pedestrians are the gap (their boxes follow the figure's size weakly).
-REACHED_MAP = 0.73
+# The issue's bar. Measured (30 epochs, coverage_foreground_weight 0.5, pedestrian
+# class_weight 2 and dbscan_eps 0.3): combined mAP 0.828 (car 0.893, cyclist 0.916,
+# pedestrian 0.674), training 10.6 min on 2 cores shared with a second training. Training
+# time is printed, not asserted (timing belongs in benchmarks).
+REACHED_MAP = 0.80
 CLUSTER_PARAMS = Path("/work/shared/specs/detectnet_v2_inference_cluster_params.json")
 PRUNE_THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
 MIN_PRUNED = 0.40
