@@ -165,3 +165,22 @@ def test_classification_from_scratch_through_the_shared_stage(tmp_path, capsys):
     status = json.loads((results / "status.json").read_text())
     assert status["state"] == "done" and np.isfinite([e["loss"] for e in status["epochs"]]).all()
     assert 0.0 <= status["epochs"][-1]["top1_accuracy"] <= 1.0
+
+
+def test_fine_tune_from_a_float_model_runs_adam_at_the_fine_tune_factor(scratch_run, tmp_path):
+    """000's flow: the float model's own spec, ``enable_qat: true``, ``-m`` a trained float
+    model. Adam at the spec's SGD rates wrecked the sample SSD (mAP 0.00); at
+    FINE_TUNE_RATE_FACTOR of them it scored 95.13 against the float model's 95.00
+    (scripts/int8_accuracy.py, 20 epochs)."""
+    spec, result, _ = scratch_run
+    float_model = result.results_dir / "weights" / "ssd_resnet10_epoch_002.tlt"
+    fine = load_experiment(spec).with_overrides({"training_config.num_epochs": 1})
+    fine_spec = fine.save(tmp_path / "fine.txt")
+    tuned = train(fine_spec, tmp_path / "ft", KEY, model_path=float_model)
+    model, meta = modelfile.load_model(tuned.final_model_path, KEY)
+    assert qat.is_qat_model(model) and meta[qat.QAT_METADATA_KEY] is True
+    assert qat.SWITCH_METADATA_KEY not in meta or meta[qat.SWITCH_METADATA_KEY] is None
+    epoch = json.loads(tuned.status_path.read_text())["epochs"][0]
+    # One epoch: the schedule ends at the spec's minimum rate, 1e-4.
+    assert epoch["lr"] == pytest.approx(1e-4 * qat.FINE_TUNE_RATE_FACTOR, rel=1e-3)
+    assert np.isfinite(epoch["loss"])

@@ -107,7 +107,8 @@ def train(
     ``enable_qat`` (or the spec's ``training_config.enable_qat``, where the network's spec
     has one): quantization-aware training (``tlt_core.models.qat``): BN folded, weights and
     activations fake-quantised where TensorRT runs INT8; the model starts as the spec's
-    (or ``-m``'s, pruned included) float or QAT model. With no start model (QAT from
+    (or ``-m``'s, pruned included) float or QAT model, trained with Adam at
+    ``FINE_TUNE_RATE_FACTOR`` of the spec's schedule. With no start model (QAT from
     scratch, tf.contrib.quantize's ``quant_delay``) the first ``SCRATCH_FLOAT_FRACTION`` of
     the epochs train float with BN live, then BN is folded and QAT trains the rest
     (``tlt_core.models.qat.scratch_switch_epoch``) with Adam at ``SCRATCH_RATE_FACTOR`` of
@@ -167,7 +168,8 @@ def _scratch_switch_epoch(
 
 def _compiled_model(net, spec, model, total_steps: int, replicas: int, *, qat: bool, scratch: bool):
     """``net``'s training model of ``model``, compiled with the spec's optimizer (QAT: Adam on
-    its schedule; from scratch at ``SCRATCH_RATE_FACTOR`` of it). In the strategy's scope."""
+    its schedule, at ``FINE_TUNE_RATE_FACTOR`` of it from a trained model, at
+    ``SCRATCH_RATE_FACTOR`` from scratch). In the strategy's scope."""
     from tlt_core.train import loop, trainer
 
     trainer.set_batchnorm_momentum(model, trainer.BATCHNORM_MOMENTUM)
@@ -176,7 +178,7 @@ def _compiled_model(net, spec, model, total_steps: int, replicas: int, *, qat: b
     if qat:
         from tlt_core.models import qat as qat_layers
 
-        factor = qat_layers.SCRATCH_RATE_FACTOR if scratch else 1.0
+        factor = qat_layers.SCRATCH_RATE_FACTOR if scratch else qat_layers.FINE_TUNE_RATE_FACTOR
         optimizer = qat_layers.qat_optimizer(optimizer, factor)  # why: its docstring
     train_model.compile(
         optimizer=optimizer,
@@ -287,7 +289,11 @@ def _train(
                 model = qat.to_qat(model)
                 trainer.set_kernel_regularizer(model, regularizer)
                 converted_on_resume = switch_epoch is not None
-            log.info("quantization-aware training: BN folded, INT8 fake quantisation on")
+            log.info(
+                "quantization-aware training: BN folded, INT8 fake quantisation on, Adam at "
+                "%g x the spec's learning-rate schedule",
+                qat.SCRATCH_RATE_FACTOR if switch_epoch is not None else qat.FINE_TUNE_RATE_FACTOR,
+            )
         elif switch_epoch is not None:
             log.info(
                 "quantization-aware training from scratch: float (BN live) for epochs 1-%d, "
