@@ -9,24 +9,18 @@ training images (PTQ: ONNX Runtime entropy calibration, and this project's entro
 calibrator) and evaluate each Q/DQ ONNX in ONNX Runtime (real INT8 kernels on the CPU);
 fine-tune the float model with QAT for ``--qat-epochs`` (``tlt <network> train
 --enable_qat -m float.tlt`` with the float model's spec: Adam at
-``tlt_core.models.qat.FINE_TUNE_RATE_FACTOR`` of its schedule), export its Q/DQ ONNX (the learned ranges, no calibration) and
-evaluate it the same way; train QAT from scratch (``--enable_qat``, no start model: float
-then QAT, ``tlt_core.models.qat.scratch_switch_epoch``) for the float model's ``--epochs``
-and evaluate its Q/DQ ONNX too. Prints one table (the primary metric in points, and each
-INT8 figure's difference to the float model) and writes OUT_DIR/int8_accuracy.json. A rerun
-into the same OUT_DIR reuses the trainings that finished.
+``tlt_core.models.qat.QAT_RATE_FACTOR`` of its schedule), export its Q/DQ ONNX (the
+learned ranges, no calibration) and evaluate it the same way; train QAT from scratch
+(``--enable_qat``, no start model: float then QAT, ``tlt_core.models.qat.
+scratch_switch_epoch``) for the float model's ``--epochs`` and evaluate its Q/DQ ONNX too.
+Prints one table (the primary metric in points, and each INT8 figure's difference to the
+float model) and writes OUT_DIR/int8_accuracy.json. A rerun into the same OUT_DIR reuses
+the trainings that finished.
 
 DetectNet_v2 needs more than the defaults to detect anything (6 epochs on 96 images: mAP
-12 %, where INT8 differences are noise). ``--networks detectnet_v2 --epochs 30 --num-train
-200 --num-val 50`` (2 CPU cores, ~14 min) measured: float 62.99, PTQ Q/DQ (ort) 62.60
-(-0.39), PTQ Q/DQ (tlt) 63.55 (+0.56), QAT fine-tune Keras 63.52, Q/DQ 63.32 (+0.33), QAT
-from scratch Keras 66.49, Q/DQ 65.57 (+2.58). At ``--epochs 12`` the float model was still
-moving (48.7 -> 51.6 between its epochs 10 and 12) and QAT fine-tune Q/DQ scored -2.62.
-
-SSD, ``--networks ssd`` (6 epochs): float 23.90, QAT fine-tune Q/DQ 51.84, QAT from scratch
-Keras 30.35, Q/DQ 30.42 (+6.52: the float model is far from converged); ``--networks ssd
---epochs 12``: float 85.33, PTQ Q/DQ (ort) 84.79, (tlt) 85.21, QAT fine-tune Q/DQ 86.71,
-QAT from scratch Keras 82.94, Q/DQ 82.59 (-2.74).
+12 %, where INT8 differences are noise): ``--networks detectnet_v2 --epochs 30 --num-train
+200 --num-val 50``; classification: ``--epochs 20 --num-train 1000 --num-val 200``; SSD:
+``--epochs 20``. The measured table is in docs/export.md (INT8 and QAT).
 """
 
 from __future__ import annotations

@@ -54,8 +54,8 @@ def scratch_run(tmp_path_factory):
     return spec, result, [r.getMessage() for r in records]
 
 
-def test_switch_epoch_is_two_thirds_with_one_epoch_each_side():
-    assert [qat.scratch_switch_epoch(n) for n in (2, 3, 4, 6, 80)] == [1, 2, 3, 4, 53]
+def test_switch_epoch_is_nine_tenths_with_one_epoch_each_side():
+    assert [qat.scratch_switch_epoch(n) for n in (2, 3, 4, 6, 80)] == [1, 2, 3, 5, 72]
 
 
 def test_float_epochs_then_qat_epochs_in_one_run(scratch_run):
@@ -77,9 +77,9 @@ def test_float_epochs_then_qat_epochs_in_one_run(scratch_run):
     assert status["state"] == "done" and [e["epoch"] for e in status["epochs"]] == [1, 2, 3]
     losses = [e["loss"] for e in status["epochs"]]
     assert np.isfinite(losses).all(), losses
-    # The QAT epoch runs Adam at SCRATCH_RATE_FACTOR of the spec's schedule (annealed to its
+    # The QAT epoch runs Adam at QAT_RATE_FACTOR of the spec's schedule (annealed to its
     # minimum, 1e-4, at the end): SGD's rates diverge under Adam.
-    assert status["epochs"][-1]["lr"] == pytest.approx(1e-4 * qat.SCRATCH_RATE_FACTOR, rel=1e-3)
+    assert status["epochs"][-1]["lr"] == pytest.approx(1e-4 * qat.QAT_RATE_FACTOR, rel=1e-3)
     assert status["epochs"][-1]["mAP"] is not None  # validated after the last epoch
     assert status["last_checkpoint"] == "weights/ssd_resnet10_epoch_003.tlt"
     events = sorted((result.results_dir / "events").rglob("*tfevents*"))
@@ -170,7 +170,7 @@ def test_classification_from_scratch_through_the_shared_stage(tmp_path, capsys):
 def test_fine_tune_from_a_float_model_runs_adam_at_the_fine_tune_factor(scratch_run, tmp_path):
     """000's flow: the float model's own spec, ``enable_qat: true``, ``-m`` a trained float
     model. Adam at the spec's SGD rates wrecked the sample SSD (mAP 0.00); at
-    FINE_TUNE_RATE_FACTOR of them it scored 95.13 against the float model's 95.00
+    QAT_RATE_FACTOR of them it scored 95.13 against the float model's 95.00
     (scripts/int8_accuracy.py, 20 epochs)."""
     spec, result, _ = scratch_run
     float_model = result.results_dir / "weights" / "ssd_resnet10_epoch_002.tlt"
@@ -182,5 +182,5 @@ def test_fine_tune_from_a_float_model_runs_adam_at_the_fine_tune_factor(scratch_
     assert qat.SWITCH_METADATA_KEY not in meta or meta[qat.SWITCH_METADATA_KEY] is None
     epoch = json.loads(tuned.status_path.read_text())["epochs"][0]
     # One epoch: the schedule ends at the spec's minimum rate, 1e-4.
-    assert epoch["lr"] == pytest.approx(1e-4 * qat.FINE_TUNE_RATE_FACTOR, rel=1e-3)
+    assert epoch["lr"] == pytest.approx(1e-4 * qat.QAT_RATE_FACTOR, rel=1e-3)
     assert np.isfinite(epoch["loss"])

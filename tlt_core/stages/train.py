@@ -108,10 +108,10 @@ def train(
     has one): quantization-aware training (``tlt_core.models.qat``): BN folded, weights and
     activations fake-quantised where TensorRT runs INT8; the model starts as the spec's
     (or ``-m``'s, pruned included) float or QAT model, trained with Adam at
-    ``FINE_TUNE_RATE_FACTOR`` of the spec's schedule. With no start model (QAT from
+    ``QAT_RATE_FACTOR`` of the spec's schedule. With no start model (QAT from
     scratch, tf.contrib.quantize's ``quant_delay``) the first ``SCRATCH_FLOAT_FRACTION`` of
     the epochs train float with BN live, then BN is folded and QAT trains the rest
-    (``tlt_core.models.qat.scratch_switch_epoch``) with Adam at ``SCRATCH_RATE_FACTOR`` of
+    (``tlt_core.models.qat.scratch_switch_epoch``) with Adam at ``QAT_RATE_FACTOR`` of
     the spec's schedule, run anew over those epochs; checkpoints say which they are
     (metadata ``qat``) and resuming works on both sides of the switch.
     """
@@ -166,10 +166,9 @@ def _scratch_switch_epoch(
     return qat.scratch_switch_epoch(settings.num_epochs)
 
 
-def _compiled_model(net, spec, model, total_steps: int, replicas: int, *, qat: bool, scratch: bool):
+def _compiled_model(net, spec, model, total_steps: int, replicas: int, *, qat: bool):
     """``net``'s training model of ``model``, compiled with the spec's optimizer (QAT: Adam on
-    its schedule, at ``FINE_TUNE_RATE_FACTOR`` of it from a trained model, at
-    ``SCRATCH_RATE_FACTOR`` from scratch). In the strategy's scope."""
+    its schedule, at ``QAT_RATE_FACTOR`` of it). In the strategy's scope."""
     from tlt_core.train import loop, trainer
 
     trainer.set_batchnorm_momentum(model, trainer.BATCHNORM_MOMENTUM)
@@ -178,8 +177,9 @@ def _compiled_model(net, spec, model, total_steps: int, replicas: int, *, qat: b
     if qat:
         from tlt_core.models import qat as qat_layers
 
-        factor = qat_layers.SCRATCH_RATE_FACTOR if scratch else qat_layers.FINE_TUNE_RATE_FACTOR
-        optimizer = qat_layers.qat_optimizer(optimizer, factor)  # why: its docstring
+        optimizer = qat_layers.qat_optimizer(
+            optimizer, qat_layers.QAT_RATE_FACTOR
+        )  # why: its docstring
     train_model.compile(
         optimizer=optimizer,
         loss=net.loss(spec),
@@ -292,7 +292,7 @@ def _train(
             log.info(
                 "quantization-aware training: BN folded, INT8 fake quantisation on, Adam at "
                 "%g x the spec's learning-rate schedule",
-                qat.SCRATCH_RATE_FACTOR if switch_epoch is not None else qat.FINE_TUNE_RATE_FACTOR,
+                qat.QAT_RATE_FACTOR,
             )
         elif switch_epoch is not None:
             log.info(
@@ -312,7 +312,6 @@ def _train(
             schedule_steps,
             replicas,
             qat=qat_now,
-            scratch=switch_epoch is not None,
         )
         resume_step = 0
         if initial_epoch > 0 and training_state is not None and not converted_on_resume:
@@ -406,7 +405,7 @@ def _train(
             switch_epoch,
             switch_epoch + 1,
             settings.num_epochs,
-            qat.SCRATCH_RATE_FACTOR,
+            qat.QAT_RATE_FACTOR,
         )
         with strategy.scope():
             model = qat.to_qat(model)
@@ -414,9 +413,7 @@ def _train(
             schedule_steps, schedule_epoch = _schedule_span(
                 settings.num_epochs, steps_per_epoch, switch_epoch, True
             )
-            train_model = _compiled_model(
-                net, spec, model, schedule_steps, replicas, qat=True, scratch=True
-            )
+            train_model = _compiled_model(net, spec, model, schedule_steps, replicas, qat=True)
             _start_schedule_at(train_model, (switch_epoch - schedule_epoch) * steps_per_epoch)
         ctx = dataclasses.replace(
             ctx,
