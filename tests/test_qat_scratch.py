@@ -12,6 +12,7 @@ from train_helpers import write_tiny_spec
 
 from tlt_core import modelfile
 from tlt_core.data.sample import generate_sample_data
+from tlt_core.errors import SpecError
 from tlt_core.models import qat
 from tlt_core.networks.ssd.spec import load_experiment
 from tlt_core.stages.train import train
@@ -184,3 +185,41 @@ def test_fine_tune_from_a_float_model_runs_adam_at_the_fine_tune_factor(scratch_
     # One epoch: the schedule ends at the spec's minimum rate, 1e-4.
     assert epoch["lr"] == pytest.approx(1e-4 * qat.QAT_RATE_FACTOR, rel=1e-3)
     assert np.isfinite(epoch["loss"])
+
+
+def test_a_freshly_pruned_model_retrains_float_then_qat(scratch_run, tmp_path):
+    """000's flow, prune then retrain with enable_qat: the pruned model has lost its accuracy,
+    so the run retrains it float first (BN live, the spec's optimizer) and switches to QAT
+    for the last epochs, as from scratch; a retrained checkpoint fine-tunes directly."""
+    from tlt_core.stages.prune import prune
+
+    spec, result, _ = scratch_run
+    float_model = result.results_dir / "weights" / "ssd_resnet10_epoch_002.tlt"
+    pruned = prune(float_model, tmp_path / "pruned.tlt", KEY, threshold=0.3).output_path
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("tlt_core.stages.train")
+    handler, previous = Keep(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        retrained = train(spec, tmp_path / "re", KEY, model_path=pruned)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    expected = "quantization-aware training of a pruned model: float (BN live) for epochs 1-2"
+    assert any(m.startswith(expected) for m in messages), messages
+    kinds = []
+    for epoch in (1, 2, 3):
+        path = retrained.results_dir / "weights" / f"ssd_resnet10_epoch_{epoch:03d}.tlt"
+        model, meta = modelfile.load_model(path, KEY)
+        assert meta[qat.SWITCH_METADATA_KEY] == 2 and meta["pruned"]
+        kinds.append(qat.is_qat_model(model))
+    assert kinds == [False, False, True]
+    one_epoch = load_experiment(spec).with_overrides({"training_config.num_epochs": 1})
+    with pytest.raises(SpecError, match="a pruned model, not yet retrained, trains float"):
+        train(one_epoch.save(tmp_path / "one.txt"), tmp_path / "one", KEY, model_path=pruned)
