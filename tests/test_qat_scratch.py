@@ -26,6 +26,27 @@ def _reset_logging():
     logging.getLogger().handlers.clear()
 
 
+def _train_logging(spec, results_dir, **kwargs):
+    """``train(...)`` and the INFO messages the train stage logged meanwhile."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Keep(logging.INFO)
+    logger = logging.getLogger("tlt_core.stages.train")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        result = train(spec, results_dir, KEY, **kwargs)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    return result, messages
+
+
 @pytest.fixture(scope="module")
 def scratch_run(tmp_path_factory):
     """3 epochs (2 float, 1 QAT) of a tiny SSD from random weights, every epoch saved."""
@@ -36,23 +57,8 @@ def scratch_run(tmp_path_factory):
     load_experiment(spec).with_overrides(
         {"training_config.enable_qat": True, "training_config.checkpoint_interval": 1}
     ).save(spec)
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record)
-
-    handler = Keep(logging.INFO)
-    logger = logging.getLogger("tlt_core.stages.train")
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        result = train(spec, out / "full", KEY)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-    return spec, result, [r.getMessage() for r in records]
+    result, messages = _train_logging(spec, out / "full")
+    return spec, result, messages
 
 
 def test_switch_epoch_is_nine_tenths_with_one_epoch_each_side():
@@ -196,21 +202,7 @@ def test_a_freshly_pruned_model_retrains_float_then_qat(scratch_run, tmp_path):
     spec, result, _ = scratch_run
     float_model = result.results_dir / "weights" / "ssd_resnet10_epoch_002.tlt"
     pruned = prune(float_model, tmp_path / "pruned.tlt", KEY, threshold=0.3).output_path
-    messages: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("tlt_core.stages.train")
-    handler, previous = Keep(logging.INFO), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        retrained = train(spec, tmp_path / "re", KEY, model_path=pruned)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
+    retrained, messages = _train_logging(spec, tmp_path / "re", model_path=pruned)
     expected = "quantization-aware training of a pruned model: float (BN live) for epochs 1-2"
     assert any(m.startswith(expected) for m in messages), messages
     kinds = []

@@ -195,9 +195,8 @@ def _compiled_model(net, spec, model, total_steps: int, replicas: int, *, qat: b
     if qat:
         from tlt_core.models import qat as qat_layers
 
-        optimizer = qat_layers.qat_optimizer(
-            optimizer, qat_layers.QAT_RATE_FACTOR
-        )  # why: its docstring
+        # Adam, at a fraction of the spec's rates: qat_optimizer's docstring says why.
+        optimizer = qat_layers.qat_optimizer(optimizer, qat_layers.QAT_RATE_FACTOR)
     train_model.compile(
         optimizer=optimizer,
         loss=net.loss(spec),
